@@ -1,0 +1,3 @@
+from advcl.cli import main
+
+main()

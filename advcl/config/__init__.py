@@ -1,0 +1,1 @@
+"""Recipes: TOML files validated into typed dataclasses (schema), with ``--set`` overrides."""

@@ -1,0 +1,64 @@
+"""The recipe schema: every field a recipe may set, its type and its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from advcl.config.validate import component
+
+
+@dataclass
+class RunConfig:
+    name: str = ""  # run folder name; default: the recipe file's stem
+    output_dir: str = "runs"  # the run folder is output_dir/name
+    seed: int = 42
+    deterministic: bool = True  # torch deterministic algorithms (bit-identical resume on CPU)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16 autocast on CUDA only
+
+
+@dataclass
+class ModelConfig:
+    name: str = "all-MiniLM-L6-v2"  # local folder, hub id, or a pip-packaged encoder
+    pooling: Literal["cls", "mean"] = "cls"  # sentence representation used by losses and `embed`
+    max_length: int = 128  # tokens; longer inputs are truncated
+
+
+@dataclass
+class DataConfig:
+    train: str = ""  # "name:split" from the catalogue, or a csv/tsv/jsonl/parquet file
+    validation: str = ""  # same forms; "" = no periodic evaluation
+    text_column: str = "text"  # column names, for user files
+    text_pair_column: str = ""  # "" = single-text task (catalogue pair tasks set it themselves)
+    label_column: str = "label"
+    labels: list[str] = field(default_factory=list)  # label names of a user file; [] = inferred
+    max_train_examples: int = 0  # 0 = all; otherwise a seeded random subset
+    max_eval_examples: int = 0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    max_steps: int = 0  # 0 = epochs decide; otherwise stop after this many optimizer steps
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    grad_accum_steps: int = 1
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0  # 0 = no clipping
+    eval_every: int = 0  # optimizer steps; 0 = at the end of every epoch
+    save_every: int = 0  # optimizer steps; 0 = at every evaluation
+    keep_checkpoints: int = 2  # newest checkpoints kept besides the best one
+    select_metric: Literal["accuracy", "macro_f1", "mcc"] = "accuracy"
+    log_every: int = 10
+
+
+@dataclass
+class Recipe:
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objective: object = component("objective", "vanilla")

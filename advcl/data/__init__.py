@@ -1,0 +1,1 @@
+"""Datasets: the catalogue (local folders, hub fallback), user files, and batching."""

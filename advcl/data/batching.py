@@ -1,0 +1,70 @@
+"""Tokenise once, then build dynamically padded batches in a seeded, reproducible order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from advcl.data.dataset import TextDataset
+
+
+@dataclass
+class EncodedDataset:
+    """Token ids per example (unpadded) plus labels; batches are padded to their longest row."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    labels: list | None
+    pad_token_id: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        width = max(len(self.input_ids[i]) for i in indices)
+        ids = torch.full((len(indices), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(indices), width), dtype=torch.long)
+        types = torch.zeros((len(indices), width), dtype=torch.long) if self.token_type_ids else None
+        for row, i in enumerate(indices):
+            n = len(self.input_ids[i])
+            ids[row, :n] = torch.tensor(self.input_ids[i])
+            mask[row, :n] = 1
+            if types is not None:
+                types[row, :n] = torch.tensor(self.token_type_ids[i])
+        batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(indices)}
+        if types is not None:
+            batch["token_type_ids"] = types
+        if self.labels is not None:
+            dtype = torch.float if any(isinstance(v, float) for v in self.labels) else torch.long
+            batch["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=dtype)
+        return batch
+
+
+def encode(dataset: TextDataset, tokenizer, max_length: int) -> EncodedDataset:
+    out = tokenizer(
+        dataset.texts,
+        dataset.pairs,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+    )
+    types = out.get("token_type_ids")
+    return EncodedDataset(
+        input_ids=out["input_ids"],
+        token_type_ids=types if types is not None and "token_type_ids" in tokenizer.model_input_names else None,
+        labels=dataset.labels,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+    )
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The batches of one epoch: a permutation that depends only on (seed, epoch)."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=generator).tolist()
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def sequential_batches(n: int, batch_size: int) -> list[list[int]]:
+    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]

@@ -1,0 +1,134 @@
+"""Dataset names: ``name:split`` resolves to ``$ADVCL_DATA_DIR/<name>/<split>.jsonl`` (+ meta.json),
+else to the hub entry of the catalogue through ``datasets``; anything with a file suffix is a user file."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from advcl.data.dataset import Columns, TextDataset, build_dataset
+from advcl.data.readers import FILE_SUFFIXES, DataError, iter_rows
+
+DATA_DIR_ENV = "ADVCL_DATA_DIR"
+
+# How each task's fields are named in the catalogue's JSONL layout.
+TASK_COLUMNS = {
+    "classification": Columns("text", "", "label"),
+    "pair-classification": Columns("text", "text_pair", "label"),
+    "sts": Columns("sentence1", "sentence2", "score"),
+    "unlabeled": Columns("text", "", ""),
+}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+@cache
+def builtin_catalogue() -> dict:
+    return json.loads(resources.files("advcl.data").joinpath("catalogue.json").read_text())
+
+
+def catalogue_names() -> list[str]:
+    local = {p.parent.name for p in data_dir().glob("*/meta.json")}
+    return sorted(set(builtin_catalogue()) | local)
+
+
+def meta_for(name: str) -> dict | None:
+    """The dataset's meta.json when present locally, else the built-in catalogue's entry."""
+    local = data_dir() / name / "meta.json"
+    if local.is_file():
+        try:
+            return json.loads(local.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{local}: not valid JSON ({exc.msg})") from None
+    return builtin_catalogue().get(name)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a catalogue entry's split comes from: 'local', 'hub' or 'missing'."""
+
+    kind: str
+    where: str
+
+
+def resolve(name: str, split: str) -> Resolution:
+    local = data_dir() / name / f"{split}.jsonl"
+    if local.is_file():
+        return Resolution("local", str(local))
+    meta = meta_for(name)
+    hub = (meta or {}).get("hub")
+    if hub:
+        return Resolution("hub", f"{hub['path']}" + (f" ({hub['name']})" if hub.get("name") else ""))
+    return Resolution("missing", str(local))
+
+
+def is_file_spec(spec: str) -> bool:
+    return Path(spec).suffix.lower() in FILE_SUFFIXES
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    name, sep, split = spec.partition(":")
+    if not sep or not name or not split:
+        raise DataError(
+            f"data '{spec}' must be a catalogue name with a split (like sst2:train) "
+            f"or a file ending in {', '.join(FILE_SUFFIXES)}"
+        )
+    return name, split
+
+
+def load_data(spec: str, columns: Columns | None = None, label_names: list[str] | None = None) -> TextDataset:
+    """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``."""
+    if is_file_spec(spec):
+        path = Path(spec)
+        columns = columns or Columns()
+        task = "pair-classification" if columns.text_pair else ("classification" if columns.label else "unlabeled")
+        rows = ((f"{path}:{n}", row) for n, row in iter_rows(path))
+        return build_dataset(str(path), task, rows, columns, label_names)
+    name, split = parse_spec(spec)
+    meta = meta_for(name)
+    if meta is None:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, catalogue_names(), n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise DataError(f"unknown dataset '{name}'{hint}; `advcl data` lists the catalogue of {data_dir()}")
+    task = meta.get("task", "classification")
+    if task not in TASK_COLUMNS:
+        raise DataError(f"dataset '{name}' has unknown task '{task}'")
+    label_names = label_names or meta.get("labels")
+    local = data_dir() / name / f"{split}.jsonl"
+    if local.is_file():
+        rows = ((f"{local}:{n}", row) for n, row in iter_rows(local))
+    else:
+        rows = _hub_rows(name, split, meta, local)
+    return build_dataset(spec, task, rows, TASK_COLUMNS[task], label_names)
+
+
+def _hub_rows(name: str, split: str, meta: dict, local: Path):
+    hub = meta.get("hub")
+    splits = meta.get("splits") or {}
+    if splits and split not in splits:
+        raise DataError(f"dataset '{name}' has no split '{split}' (splits: {', '.join(splits)})")
+    if not hub:
+        raise DataError(f"dataset {name}:{split} not found: looked for {local} (set {DATA_DIR_ENV})")
+    try:
+        import datasets
+
+        table = datasets.load_dataset(hub["path"], hub.get("name"), split=split)
+    except Exception as exc:
+        raise DataError(
+            f"dataset {name}:{split} not found: no {local} (set {DATA_DIR_ENV}) and the hub copy "
+            f"{hub['path']} could not be loaded ({type(exc).__name__})"
+        ) from None
+    ours = TASK_COLUMNS[meta.get("task", "classification")]
+    mapping = hub.get("columns", {})
+    for number, row in enumerate(table, start=1):
+        yield f"{hub['path']}:{split}:{number}", {
+            field: row.get(mapping.get(field, field)) for field in (ours.text, ours.text_pair, ours.label) if field
+        }

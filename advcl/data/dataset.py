@@ -1,0 +1,130 @@
+"""The in-memory dataset every command works on, and the checks each row must pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import torch
+
+from advcl.data.readers import DataError
+
+TASKS = ("classification", "pair-classification", "sts", "unlabeled")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where each field lives in the source rows ("" = absent)."""
+
+    text: str = "text"
+    text_pair: str = ""
+    label: str = "label"
+
+
+@dataclass
+class TextDataset:
+    """Texts (and optional second texts) with integer labels, float scores, or nothing."""
+
+    name: str
+    task: str
+    texts: list[str]
+    pairs: list[str] | None = None
+    labels: list | None = None  # int class indices (classification) or float scores (sts)
+    label_names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def select(self, indices: Iterable[int]) -> TextDataset:
+        indices = list(indices)
+        pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
+        return replace(self, texts=pick(self.texts), pairs=pick(self.pairs), labels=pick(self.labels))
+
+    def sample(self, n: int, seed: int) -> TextDataset:
+        """A seeded random subset of ``n`` rows (all rows when n is 0 or too large), in source order."""
+        if n <= 0 or n >= len(self):
+            return self
+        generator = torch.Generator().manual_seed(seed)
+        chosen = torch.randperm(len(self), generator=generator)[:n].sort().values
+        return self.select(chosen.tolist())
+
+
+def _text(row: dict, column: str, where: str) -> str:
+    if column not in row:
+        raise DataError(f"{where}: missing column '{column}' (columns: {', '.join(map(str, row))})")
+    value = row[column]
+    if not isinstance(value, str):
+        raise DataError(f"{where}: column '{column}' must be text, got {value!r}")
+    if not value.strip():
+        raise DataError(f"{where}: empty text in column '{column}'")
+    return value
+
+
+def _class_index(value, label_names: list[str] | None, where: str, column: str) -> int:
+    if isinstance(value, str) and label_names is not None and value in label_names:
+        return label_names.index(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if label_names is None or 0 <= value < len(label_names):
+            if value < 0:
+                raise DataError(f"{where}: label {value} in column '{column}' is negative")
+            return value
+    known = f"0..{len(label_names) - 1} or {', '.join(label_names)}" if label_names else "integers"
+    raise DataError(f"{where}: label {value!r} in column '{column}' is outside the label set ({known})")
+
+
+def build_dataset(
+    name: str,
+    task: str,
+    rows: Iterable[tuple[str, dict]],
+    columns: Columns,
+    label_names: list[str] | None = None,
+) -> TextDataset:
+    """Check and collect rows (``where`` strings like ``file:line`` name them in errors).
+
+    Classification labels are class indices or label names; without ``label_names`` integer labels
+    define ``0..max`` and string labels their sorted set.
+    """
+    texts, pairs, labels = [], [], []
+    raw_labels: list[tuple[str, object]] = []
+    for where, row in rows:
+        texts.append(_text(row, columns.text, where))
+        if columns.text_pair:
+            pairs.append(_text(row, columns.text_pair, where))
+        if task == "unlabeled" or not columns.label:
+            continue
+        if columns.label not in row:
+            raise DataError(f"{where}: missing column '{columns.label}' (columns: {', '.join(map(str, row))})")
+        value = row[columns.label]
+        if task == "sts":
+            try:
+                labels.append(float(value))
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: score {value!r} in column '{columns.label}' is not a number") from None
+        else:
+            raw_labels.append((where, value))
+    if not texts:
+        raise DataError(f"{name}: no rows")
+    if raw_labels:
+        if label_names is None:
+            label_names = _infer_label_names([v for _, v in raw_labels])
+        labels = [_class_index(v, label_names, where, columns.label) for where, v in raw_labels]
+    return TextDataset(
+        name=name,
+        task=task,
+        texts=texts,
+        pairs=pairs if columns.text_pair else None,
+        labels=labels if (raw_labels or task == "sts") else None,
+        label_names=label_names,
+    )
+
+
+def _infer_label_names(values: list) -> list[str] | None:
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return [str(i) for i in range(max(values) + 1)] if min(values) >= 0 else None
+    if all(isinstance(v, str) for v in values):
+        if all(v.strip().isdigit() for v in values):
+            return [str(i) for i in range(max(int(v) for v in values) + 1)]
+        return sorted(set(values))
+    return None

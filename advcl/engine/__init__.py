@@ -1,0 +1,1 @@
+"""The one training engine: optimizer, schedule, devices, precision, checkpoints, resume, progress."""

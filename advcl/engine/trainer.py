@@ -1,0 +1,243 @@
+"""The training loop shared by every objective.
+
+Order is a pure function of (seed, epoch, step): batches come from ``epoch_batches(seed, epoch)`` and a
+checkpoint stores model, objective heads, optimizer, schedule and every RNG, so a resumed run repeats
+exactly what the uninterrupted run would have done (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from advcl.config.schema import Recipe
+from advcl.data.batching import EncodedDataset, epoch_batches
+from advcl.engine import checkpoint as ckpt
+from advcl.engine.devices import autocast
+from advcl.engine.optim import build_optimizer, linear_schedule
+from advcl.engine.progress import stderr, training_progress
+from advcl.errors import Interrupted, RunFailed
+from advcl.evaluation.classify import evaluate
+from advcl.objectives.base import Objective, StepContext
+from advcl.runs import RunFolder
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    examples_seen: int = 0
+    best_step: int | None = None
+    best_metric: float | None = None
+    train_seconds: float = 0.0
+    last_eval: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(
+        self,
+        recipe: Recipe,
+        run: RunFolder,
+        model: torch.nn.Module,
+        objective: Objective,
+        train_data: EncodedDataset,
+        eval_data: EncodedDataset | None,
+        num_labels: int,
+        device: torch.device,
+    ):
+        self.recipe, self.run, self.model, self.objective = recipe, run, model, objective
+        self.train_data, self.eval_data, self.num_labels, self.device = train_data, eval_data, num_labels, device
+        cfg = recipe.train
+        batches = math.ceil(len(train_data) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(batches / cfg.grad_accum_steps)
+        total = self.steps_per_epoch * cfg.epochs if cfg.epochs else cfg.max_steps
+        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        self.eval_every = cfg.eval_every or self.steps_per_epoch
+        self.save_every = cfg.save_every or self.eval_every
+        self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay)
+        self.scheduler = linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda") if recipe.run.precision == "fp16" else None
+        self.state = TrainState()
+        self._stop_requested = False
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def save(self) -> None:
+        state = {
+            "examples_seen": self.state.examples_seen,
+            "best_step": self.state.best_step,
+            "best_metric": self.state.best_metric,
+            "train_seconds": self.state.train_seconds,
+            "last_eval": self.state.last_eval,
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+        }
+        ckpt.save_checkpoint(
+            self.run.checkpoints,
+            self.state.step,
+            self.model.hf.state_dict(),
+            self.objective.state_dict(),
+            self.optimizer.state_dict(),
+            state,
+        )
+        protect = {ckpt.checkpoint_name(self.state.best_step)} if self.state.best_step is not None else set()
+        ckpt.prune_checkpoints(self.run.checkpoints, self.recipe.train.keep_checkpoints, protect)
+
+    def restore(self, folder) -> None:
+        saved = ckpt.load_checkpoint(folder)
+        self.model.hf.load_state_dict(saved["model"])
+        self.objective.load_state_dict(saved["objective"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.state = TrainState(
+            step=state["step"],
+            examples_seen=state["examples_seen"],
+            best_step=state["best_step"],
+            best_metric=state["best_metric"],
+            train_seconds=state["train_seconds"],
+            last_eval=state.get("last_eval", {}),
+        )
+        ckpt.restore_rng(saved["rng"], state["rng"])
+        self.run.truncate_metrics(self.state.step)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _micro_batches(self, step: int) -> list[list[int]]:
+        cfg = self.recipe.train
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if getattr(self, "_epoch", None) != epoch:
+            self._epoch = epoch
+            self._batches = epoch_batches(len(self.train_data), cfg.batch_size, self.recipe.run.seed, epoch)
+        return self._batches[k * cfg.grad_accum_steps : (k + 1) * cfg.grad_accum_steps]
+
+    def _train_step(self) -> tuple[float, dict, int]:
+        group = self._micro_batches(self.state.step)
+        ctx = StepContext(step=self.state.step, total_steps=self.total_steps)
+        self.model.train()
+        self.objective.train()
+        total_loss, logs, examples = 0.0, {}, 0
+        for indices in group:
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in self.train_data.collate(indices).items()}
+            with autocast(self.device, self.recipe.run.precision):
+                out = self.objective.step(batch, self.model, ctx)
+            value = out.loss.item()
+            if not math.isfinite(value):
+                self._fail(f"loss became {value} at step {self.state.step + 1}")
+            loss = out.loss / len(group)
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            total_loss += value / len(group)
+            for key, v in out.logs.items():
+                logs[key] = logs.get(key, 0.0) + v / len(group)
+            examples += len(indices)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.recipe.train.max_grad_norm > 0:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.recipe.train.max_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total_loss, logs, examples
+
+    def _fail(self, what: str):
+        last = ckpt.latest_checkpoint(self.run.checkpoints)
+        kept = f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written yet"
+        self._report("failed", what)
+        raise RunFailed(f"{what}: run stopped; {kept} (try a lower train.lr)")
+
+    def evaluate(self, progress=None) -> dict:
+        metrics = evaluate(
+            self.model, self.eval_data, self.num_labels, self.recipe.train.eval_batch_size,
+            self.device, self.recipe.run.precision, progress,
+        )
+        metric = metrics[self.recipe.train.select_metric]
+        if self.state.best_metric is None or metric > self.state.best_metric:
+            self.state.best_metric, self.state.best_step = metric, self.state.step
+        self.state.last_eval = metrics
+        self.run.append_metrics({"step": self.state.step, "split": "validation", **metrics})
+        return metrics
+
+    def _report(self, status: str, message: str = "") -> None:
+        self.run.write_report(
+            {
+                "status": status,
+                "message": message,
+                "recipe": self.recipe.run.name,
+                "objective": self.recipe.objective.name,
+                "model": self.recipe.model.name,
+                "train_data": self.recipe.data.train,
+                "validation_data": self.recipe.data.validation,
+                "step": self.state.step,
+                "total_steps": self.total_steps,
+                "examples_seen": self.state.examples_seen,
+                "train_seconds": round(self.state.train_seconds, 2),
+                "select_metric": self.recipe.train.select_metric,
+                "best_step": self.state.best_step,
+                "best_metric": self.state.best_metric,
+                "last_validation": self.state.last_eval,
+                "device": str(self.device),
+                "threads": torch.get_num_threads(),
+            }
+        )
+
+    def _on_sigint(self, signum, frame):
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+        stderr.print("[yellow]Ctrl-C: saving a checkpoint after this step (press again to abort at once)")
+
+    def fit(self) -> dict:
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self._loop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self._report("completed")
+        return self.run.read_report()
+
+    def _loop(self) -> None:
+        cfg = self.recipe.train
+        window_loss, window_steps, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
+        lr = self.scheduler.get_last_lr()[0]
+        with training_progress() as progress:
+            task = progress.add_task(
+                self.recipe.run.name, total=self.total_steps, completed=self.state.step, loss=float("nan"), lr=lr, speed=0.0
+            )
+            while self.state.step < self.total_steps:
+                started = time.perf_counter()
+                loss, logs, examples = self._train_step()
+                self.state.step += 1
+                self.state.examples_seen += examples
+                self.state.train_seconds += time.perf_counter() - started
+                window_loss, window_steps, window_examples = window_loss + loss, window_steps + 1, window_examples + examples
+                speed = window_examples / max(time.perf_counter() - window_start, 1e-9)
+                progress.update(task, advance=1, loss=loss, lr=self.scheduler.get_last_lr()[0], speed=speed)
+                step = self.state.step
+                final = step == self.total_steps
+                if step % cfg.log_every == 0 or final:
+                    self.run.append_metrics(
+                        {"step": step, "split": "train", "loss": window_loss / window_steps,
+                         "lr": self.scheduler.get_last_lr()[0], "examples_per_s": speed, **logs}
+                    )
+                    window_loss, window_steps, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
+                evaluated = self.eval_data is not None and (step % self.eval_every == 0 or final)
+                if evaluated:
+                    metrics = self.evaluate(progress)
+                    progress.console.print(
+                        f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "examples")
+                    )
+                if evaluated or step % self.save_every == 0 or final or self._stop_requested:
+                    self.save()
+                    self._report("running" if not final else "completed")
+                if self._stop_requested and not final:
+                    self._report("interrupted", f"stopped by Ctrl-C at step {step}")
+                    raise Interrupted(
+                        f"interrupted at step {step}; checkpoint saved. Resume: advcl train --resume {self.run.path}"
+                    )

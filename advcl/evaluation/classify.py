@@ -1,0 +1,38 @@
+"""Predict a dataset with a classifier and score it."""
+
+from __future__ import annotations
+
+import torch
+
+from advcl.data.batching import EncodedDataset, sequential_batches
+from advcl.engine.devices import autocast
+from advcl.evaluation.metrics import classification_metrics
+from advcl.modeling.encoder import model_inputs
+
+
+@torch.no_grad()
+def predict(model, data: EncodedDataset, batch_size: int, device, precision: str = "fp32", progress=None):
+    """Argmax predictions for every example, in order. Leaves the model in the mode it found it."""
+    was_training = model.training
+    model.eval()
+    predictions = []
+    try:
+        batches = sequential_batches(len(data), batch_size)
+        task = progress.add_task("evaluating", total=len(batches)) if progress else None
+        for indices in batches:
+            batch = {k: v.to(device) for k, v in data.collate(indices).items()}
+            with autocast(device, precision):
+                logits = model(**model_inputs(batch)).logits
+            predictions.append(logits.argmax(-1).cpu())
+            if progress:
+                progress.advance(task)
+        if progress:
+            progress.remove_task(task)
+    finally:
+        model.train(was_training)
+    return torch.cat(predictions)
+
+
+def evaluate(model, data: EncodedDataset, num_classes: int, batch_size: int, device, precision="fp32", progress=None):
+    predictions = predict(model, data, batch_size, device, precision, progress)
+    return classification_metrics(torch.tensor(data.labels), predictions, num_classes)

@@ -1,0 +1,1 @@
+"""Losses: small ``nn.Module`` classes, one per file, each citing what it implements."""

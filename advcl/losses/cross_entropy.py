@@ -1,0 +1,37 @@
+"""Cross-entropy on classifier logits, with optional label smoothing (Szegedy et al. 2016)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from advcl.hookspecs import hookimpl
+
+
+class CrossEntropy(nn.Module):
+    """``-mean_i log softmax(logits_i)[y_i]`` over a batch.
+
+    Expects logits (batch, classes) and integer labels (batch,). With ``label_smoothing = s`` the target
+    puts ``1 - s + s/C`` on the true class and ``s/C`` elsewhere.
+    """
+
+    name = "cross_entropy"
+
+    @dataclass
+    class Config:
+        label_smoothing: float = 0.0
+
+    def __init__(self, config: Config | None = None):
+        super().__init__()
+        self.config = config or self.Config()
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+
+
+@hookimpl
+def register_losses(register):
+    register(CrossEntropy)

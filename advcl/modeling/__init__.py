@@ -1,0 +1,1 @@
+"""Encoders: loading (local folder, pip-packaged, hub), pooling, and the classifier wrapper."""

@@ -1,0 +1,1 @@
+"""Training objectives: one method each; see :mod:`advcl.objectives.base` for the protocol."""

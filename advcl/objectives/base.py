@@ -1,0 +1,53 @@
+"""What an objective is: one training method that turns a batch into a loss.
+
+An objective is an ``nn.Module`` (so any heads it owns are trained and checkpointed with the model)
+with a ``name``, a ``Config`` dataclass (its recipe options) and ``step(batch, model, ctx)``. It builds
+its losses and perturbers by name through ``ctx``; it never touches the optimizer, devices or
+checkpoints: the engine owns those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from advcl.config.validate import ComponentSpec
+
+
+@dataclass
+class StepContext:
+    """What the engine tells an objective about the current optimizer step."""
+
+    step: int  # optimizer steps done before this one
+    total_steps: int
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+def create(spec: ComponentSpec, **kwargs):
+    """Instantiate a resolved component spec: ``cls(config, **kwargs)``."""
+    from advcl.plugins import registry
+
+    return registry().get(spec.kind, spec.name).cls(spec.config, **kwargs)
+
+
+class Objective(nn.Module):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    needs_labels: ClassVar[bool] = True
+
+    def __init__(self, config, num_labels: int = 0, num_train_examples: int = 0):
+        super().__init__()
+        self.config = config
+        self.num_labels = num_labels
+        self.num_train_examples = num_train_examples
+
+    def step(self, batch: dict, model: nn.Module, ctx: StepContext) -> StepOutput:
+        raise NotImplementedError

@@ -1,0 +1,157 @@
+"""Plugin discovery on pluggy: built-ins and entry points of group ``advcl``, loaded the same way.
+
+Set ``ADVCL_DISABLE_PLUGIN_AUTOLOAD=1`` to load the built-ins only. A third-party plugin that fails
+to import or to register is reported as broken (with the reason) and the rest keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from advcl import __version__, hookspecs
+from advcl.errors import BadInput
+
+ENTRY_POINT_GROUP = "advcl"
+AUTOLOAD_ENV = "ADVCL_DISABLE_PLUGIN_AUTOLOAD"
+
+BUILTIN_MODULES = (
+    "advcl.losses.cross_entropy",
+    "advcl.objectives.vanilla",
+)
+
+_HOOK_OF_KIND = {
+    "perturber": "register_perturbers",
+    "loss": "register_losses",
+    "objective": "register_objectives",
+    "attack": "register_attacks",
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: its class, and which plugin (and version) provided it."""
+
+    kind: str
+    name: str
+    cls: type
+    plugin: str
+    version: str
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    plugin: str
+    version: str
+    reason: str
+
+
+@dataclass
+class Registry:
+    """Every component by kind and name, plus the plugins that could not be loaded."""
+
+    components: dict[str, dict[str, Component]] = field(
+        default_factory=lambda: {kind: {} for kind in hookspecs.KINDS}
+    )
+    broken: list[BrokenPlugin] = field(default_factory=list)
+
+    def add(self, kind: str, cls: type, plugin: str, version: str) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls!r} has no string attribute 'name'")
+        taken = self.components[kind].get(name)
+        if taken is not None:
+            raise ValueError(
+                f"{kind} '{name}' is already registered by {taken.plugin} {taken.version}"
+            )
+        self.components[kind][name] = Component(kind, name, cls, plugin, version)
+
+    def get(self, kind: str, name: str) -> Component:
+        found = self.components[kind].get(name)
+        if found is None:
+            raise BadInput(unknown_name_message(kind, name, sorted(self.components[kind])))
+        return found
+
+    def all(self) -> list[Component]:
+        return [c for kind in hookspecs.KINDS for c in self.components[kind].values()]
+
+
+def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    listing = f"registered: {', '.join(known)}" if known else "none is registered"
+    return f"unknown {kind} '{name}' ({hint + ' ' if hint else ''}{listing})"
+
+
+def _plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("advcl")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _register_from(registry: Registry, plugin, plugin_name: str, version: str) -> str | None:
+    """Call one plugin's hooks and add what it registers; return why it failed, or None.
+
+    A plugin registers all of its components or none of them.
+    """
+    pm = _plugin_manager()
+    try:
+        pm.register(plugin, name=plugin_name)
+    except Exception as exc:  # a malformed hookimpl
+        return f"invalid hooks: {exc}"
+    pending: list[tuple[str, type]] = []
+    for kind, hook_name in _HOOK_OF_KIND.items():
+        try:
+            getattr(pm.hook, hook_name)(register=lambda cls, _kind=kind: pending.append((_kind, cls)))
+        except Exception as exc:
+            return f"{hook_name} failed: {type(exc).__name__}: {exc}"
+    trial = Registry({kind: dict(named) for kind, named in registry.components.items()})
+    try:
+        for kind, cls in pending:
+            trial.add(kind, cls, plugin_name, version)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    registry.components = trial.components
+    return None
+
+
+def load_registry(autoload: bool | None = None) -> Registry:
+    """Register the built-ins, then (unless disabled) every installed ``advcl`` entry point."""
+    registry = Registry()
+    for module_name in BUILTIN_MODULES:
+        failure = _register_from(registry, importlib.import_module(module_name), module_name, __version__)
+        if failure:  # a built-in that cannot register is a bug, not a user problem
+            raise RuntimeError(f"built-in plugin {module_name}: {failure}")
+    if autoload is None:
+        autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0", "false")
+    if autoload:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            version = ep.dist.version if ep.dist is not None else "?"
+            plugin_name = ep.dist.name if ep.dist is not None else ep.name
+            try:
+                module = ep.load()
+            except Exception as exc:
+                failure = f"import failed: {type(exc).__name__}: {exc}"
+            else:
+                failure = _register_from(registry, module, plugin_name, version)
+            if failure:
+                registry.broken.append(BrokenPlugin(plugin_name, version, failure))
+                warnings.warn(f"advcl plugin {plugin_name} {version} is broken: {failure}", stacklevel=2)
+    return registry
+
+
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY

@@ -1,0 +1,129 @@
+"""The run folder, the unit of output, and loading a trained model from it (or from a model folder).
+
+    RUN/config.toml      the fully resolved recipe
+    RUN/model/           the architecture (config.json, label names) and the tokenizer
+    RUN/checkpoints/     step-NNNNNNN/ folders (see advcl.engine.checkpoint)
+    RUN/metrics.jsonl    one JSON object per log or evaluation
+    RUN/report.json      status and results, rewritten as the run goes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from advcl.engine.checkpoint import latest_checkpoint, checkpoint_name
+from advcl.errors import BadInput
+from advcl.modeling.encoder import EncoderClassifier
+
+
+class RunFolder:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.toml"
+        self.model_dir = self.path / "model"
+        self.checkpoints = self.path / "checkpoints"
+        self.metrics = self.path / "metrics.jsonl"
+        self.report = self.path / "report.json"
+
+    @staticmethod
+    def is_run(path: str | Path) -> bool:
+        return (Path(path) / "config.toml").is_file() and (Path(path) / "model").is_dir()
+
+    def read_report(self) -> dict:
+        return json.loads(self.report.read_text()) if self.report.is_file() else {}
+
+    def write_report(self, report: dict) -> None:
+        tmp = self.report.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, self.report)
+
+    def append_metrics(self, row: dict) -> None:
+        with self.metrics.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop rows logged after ``last_step`` (a resumed run logs them again)."""
+        if not self.metrics.is_file():
+            return
+        kept = []
+        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill
+                continue
+            if row.get("step", 0) <= last_step:
+                kept.append(line + "\n")
+        tmp = self.metrics.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, self.metrics)
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """The checkpoint folder to use: ``best`` (falls back to the latest) or ``last``."""
+        latest = latest_checkpoint(self.checkpoints)
+        if latest is None:
+            raise BadInput(f"run {self.path} has no finished checkpoint yet (train it, or resume it)")
+        if which == "best":
+            best = json.loads((latest / "state.json").read_text()).get("best_step")
+            if best is not None and (self.checkpoints / checkpoint_name(best)).is_dir():
+                return self.checkpoints / checkpoint_name(best)
+        return latest
+
+
+@dataclass
+class LoadedModel:
+    model: EncoderClassifier
+    tokenizer: object
+    label_names: list[str] | None
+    pooling: str
+    max_length: int
+    source: str  # what was loaded, for reports
+
+
+def load_model(path: str, which: str = "best", pooling: str | None = None, require_head: bool = False) -> LoadedModel:
+    """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from advcl.config.recipe import load_recipe
+    from advcl.modeling.loading import load_classifier, load_tokenizer, packaged_pooling, resolve_model_path
+
+    if RunFolder.is_run(path):
+        run = RunFolder(path)
+        recipe = load_recipe(run.config)
+        folder = run.checkpoint(which)
+        config = AutoConfig.from_pretrained(run.model_dir)
+        hf = AutoModelForSequenceClassification.from_config(config)
+        hf.load_state_dict(load_file(folder / "model.safetensors"))
+        hf.eval()
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        model = EncoderClassifier(hf, pooling or recipe.model.pooling)
+        return LoadedModel(model, load_tokenizer(str(run.model_dir)), labels, model.pooling, recipe.model.max_length, str(folder))
+    if Path(path).is_dir() and (Path(path) / "checkpoints").is_dir():
+        raise BadInput(f"{path} looks like a run folder but has no config.toml or model/ folder")
+    resolved = resolve_model_path(path)
+    if require_head:
+        _check_head(resolved)
+    hf, tokenizer, resolved = load_classifier(path)
+    hf.eval()
+    config = hf.config
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    pooling = pooling or packaged_pooling(resolved) or "cls"
+    max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    return LoadedModel(EncoderClassifier(hf, pooling), tokenizer, labels, pooling, max_length, resolved)
+
+
+def _check_head(path: str) -> None:
+    """Refuse a model folder whose weights have no trained classification head."""
+    from safetensors import safe_open
+
+    weights = Path(path) / "model.safetensors"
+    if not weights.is_file():
+        return
+    with safe_open(weights, "pt") as handle:
+        names = list(handle.keys())
+    if not any(n.startswith(("classifier.", "score.", "lm_head.")) or ".classifier." in n for n in names):
+        raise BadInput(f"model {path} has no trained classification head (an encoder only): train it first")
