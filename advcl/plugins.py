@@ -22,8 +22,18 @@ ENTRY_POINT_GROUP = "advcl"
 AUTOLOAD_ENV = "ADVCL_DISABLE_PLUGIN_AUTOLOAD"
 
 BUILTIN_MODULES = (
+    "advcl.perturbers.fgsm",
+    "advcl.perturbers.fgm",
+    "advcl.perturbers.pgd",
+    "advcl.perturbers.smart",
     "advcl.losses.cross_entropy",
+    "advcl.losses.infonce",
+    "advcl.losses.nt_xent",
+    "advcl.losses.symmetric_kl",
+    "advcl.losses.memory_bank_contrast",
+    "advcl.losses.token_reconstruction",
     "advcl.objectives.vanilla",
+    "advcl.objectives.embedding_at",
 )
 
 _HOOK_OF_KIND = {

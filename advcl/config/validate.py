@@ -62,6 +62,8 @@ def _check(value, tp, where: str):
         if isinstance(value, dict):
             return dict(value)
     elif dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):  # a default
+            return value
         if isinstance(value, dict):
             return build(tp, value, where)
     elif tp is bool:
@@ -81,8 +83,11 @@ def _check(value, tp, where: str):
     raise RecipeError(f"'{where}' must be {_type_name(tp)}, got {value!r}")
 
 
-def resolve_component(kind: str, value, where: str, registry=None) -> ComponentSpec:
-    """Validate a component reference against the registry and the component's Config."""
+def resolve_component(kind: str, value, where: str, registry=None, default_name: str = "") -> ComponentSpec:
+    """Validate a component reference against the registry and the component's Config.
+
+    A table without ``name`` keeps the field's default component and sets its options.
+    """
     from advcl.plugins import registry as default_registry
 
     registry = registry or default_registry()
@@ -90,9 +95,9 @@ def resolve_component(kind: str, value, where: str, registry=None) -> ComponentS
         return value
     if isinstance(value, str):
         name, options = value, {}
-    elif isinstance(value, dict) and isinstance(value.get("name"), str):
+    elif isinstance(value, dict) and isinstance(value.get("name", default_name), str):
         options = {k: v for k, v in value.items() if k != "name"}
-        name = value["name"]
+        name = value.get("name", default_name)
     else:
         raise RecipeError(f"'{where}' must be a {kind} name or a table with a 'name', got {value!r}")
     try:
@@ -124,7 +129,10 @@ def build(cls, data: dict, where: str = "", registry=None):
             raw = f.default_factory()
         else:
             raise RecipeError(f"missing required recipe key '{key}'")
-        values[name] = resolve_component(kind, raw, key, registry) if kind else _check(raw, hints[name], key)
+        if kind:
+            values[name] = resolve_component(kind, raw, key, registry, f.default)
+        else:
+            values[name] = _check(raw, hints[name], key)
     return cls(**values)
 
 

@@ -116,7 +116,12 @@ class Trainer:
 
     def _train_step(self) -> tuple[float, dict, int]:
         group = self._micro_batches(self.state.step)
-        ctx = StepContext(step=self.state.step, total_steps=self.total_steps)
+
+        def backward(loss: torch.Tensor) -> None:
+            loss = loss / len(group)
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+        ctx = StepContext(step=self.state.step, total_steps=self.total_steps, backward=backward)
         self.model.train()
         self.objective.train()
         total_loss, logs, examples = 0.0, {}, 0
@@ -127,8 +132,8 @@ class Trainer:
             value = out.loss.item()
             if not math.isfinite(value):
                 self._fail(f"loss became {value} at step {self.state.step + 1}")
-            loss = out.loss / len(group)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            if not out.backward_done:
+                backward(out.loss)
             total_loss += value / len(group)
             for key, v in out.logs.items():
                 logs[key] = logs.get(key, 0.0) + v / len(group)

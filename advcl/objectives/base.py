@@ -8,6 +8,7 @@ checkpoints: the engine owns those.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -19,16 +20,23 @@ from advcl.config.validate import ComponentSpec
 
 @dataclass
 class StepContext:
-    """What the engine tells an objective about the current optimizer step."""
+    """What the engine tells an objective about the current optimizer step.
+
+    ``backward(loss)`` is for objectives that need several backward passes in one step (FreeLB): it
+    scales for gradient accumulation (and mixed precision) exactly as the engine would. An objective that
+    calls it returns ``StepOutput(..., backward_done=True)`` and the engine does not backpropagate again.
+    """
 
     step: int  # optimizer steps done before this one
     total_steps: int
+    backward: Callable[[torch.Tensor], None]
 
 
 @dataclass
 class StepOutput:
     loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
+    backward_done: bool = False
 
 
 def create(spec: ComponentSpec, **kwargs):

@@ -1,0 +1,48 @@
+"""In-batch InfoNCE with cosine similarity (van den Oord et al. 2018; SCAL, Miao et al. 2021, eq. 4; SimCSE).
+
+../shared/methods.md, "SCAL": ``L_ct = −1/N Σ_i log[exp(sim(z_i, z⁺_i)/τ) / Σ_k exp(sim(z_i, z⁺_k)/τ)]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from advcl.hookspecs import hookimpl
+
+
+def cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sim(a_i, b_k)/τ`` for every pair: (n, dim) and (m, dim) -> (n, m), in float32."""
+    return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T / temperature
+
+
+class InfoNCE(nn.Module):
+    """Each anchor ``z_i`` must pick its own positive ``z⁺_i`` among all N positives of the batch.
+
+    Expects two (N, dim) tensors, row i of one paired with row i of the other: (clean, adversarial) views
+    in SCAL, two dropout views in SimCSE. Related: :class:`advcl.losses.nt_xent.NTXent` (2N views).
+
+    >>> loss = InfoNCE()(torch.randn(4, 8), torch.randn(4, 8))
+    """
+
+    name = "infonce"
+
+    @dataclass
+    class Config:
+        temperature: float = 0.05
+
+    def __init__(self, config: Config | None = None):
+        super().__init__()
+        self.config = config or self.Config()
+
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        logits = cosine_logits(anchors, positives, self.config.temperature)
+        return F.cross_entropy(logits, torch.arange(len(anchors), device=logits.device))
+
+
+@hookimpl
+def register_losses(register):
+    register(InfoNCE)

@@ -1,0 +1,38 @@
+"""What a perturber is: ``perturber(loss_fn, embeds, attention_mask) -> δ``.
+
+``loss_fn`` maps input embeddings (the clean ``embeds`` plus a candidate δ) to a scalar loss; ``embeds`` are the
+clean word-embedding lookups ``E = W[input_ids]`` (what Hugging Face models take as ``inputs_embeds``); the
+returned δ is detached, has the shape of ``embeds`` and is exactly zero at padding positions. A perturber
+differentiates with respect to δ only (``torch.autograd.grad``), so no parameter's ``.grad`` is touched
+(../shared/methods.md: "perturbations are computed with gradients detached from parameter updates").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def loss_gradient(loss_fn: LossFn, embeds: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """``∇_δ loss_fn(E + δ)`` at the given δ; works under ``torch.no_grad`` too (evaluation attacks)."""
+    with torch.enable_grad():
+        delta = delta.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_fn(embeds.detach() + delta), delta)
+    return grad
+
+
+class Perturber:
+    """A named embedding-space attack with its recipe options in ``Config``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config=None):
+        self.config = config or self.Config()
+
+    def __call__(self, loss_fn: LossFn, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError

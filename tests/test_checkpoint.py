@@ -1,0 +1,88 @@
+"""Checkpoints: exact round trip, atomic writes under failure, pruning that keeps the best."""
+
+import errno
+
+import pytest
+import torch
+
+from advcl.engine import checkpoint as ckpt
+from advcl.errors import RunFailed
+from conftest import tiny_bert
+
+
+def _trained_model_and_optimizer():
+    model = tiny_bert()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids = torch.randint(0, 30522, (4, 7))
+    for _ in range(2):
+        model(input_ids=ids, labels=torch.tensor([0, 1, 0, 1])).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model, opt, ids
+
+
+def _save(root, step, model, opt, **state):
+    return ckpt.save_checkpoint(root, step, model.state_dict(), {}, opt.state_dict(), {"scheduler": {}, **state})
+
+
+def test_round_trip_restores_identical_weights_optimizer_and_outputs(tmp_path):
+    model, opt, ids = _trained_model_and_optimizer()
+    folder = _save(tmp_path, 2, model, opt, best_step=2)
+    saved = ckpt.load_checkpoint(folder)
+
+    fresh = tiny_bert(seed=123)
+    fresh.load_state_dict(saved["model"])
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    fresh_opt.load_state_dict(saved["optimizer"])
+    model.eval(), fresh.eval()
+    assert torch.equal(model(input_ids=ids).logits, fresh(input_ids=ids).logits)
+    original, restored = opt.state_dict()["state"], fresh_opt.state_dict()["state"]
+    assert original.keys() == restored.keys()
+    for index, entries in original.items():
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(entries[key], restored[index][key])
+    assert saved["state"]["step"] == 2 and saved["state"]["best_step"] == 2
+
+
+def test_rng_state_round_trip_reproduces_random_draws(tmp_path):
+    model, opt, _ = _trained_model_and_optimizer()
+    folder = _save(tmp_path, 1, model, opt)
+    expected = torch.rand(5)
+    saved = ckpt.load_checkpoint(folder)
+    torch.rand(100)  # move the generator on
+    ckpt.restore_rng(saved["rng"], saved["state"]["rng"])
+    assert torch.equal(torch.rand(5), expected)
+
+
+def test_a_failing_write_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    model, opt, _ = _trained_model_and_optimizer()
+    good = _save(tmp_path, 1, model, opt)
+    before = {p.name: p.read_bytes() for p in good.iterdir()}
+    real_save = ckpt.save_file
+
+    def disk_full(tensors, path):
+        if path.name == "optimizer.safetensors":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(tensors, path)
+
+    monkeypatch.setattr(ckpt, "save_file", disk_full)
+    with pytest.raises(RunFailed) as info:
+        _save(tmp_path, 2, model, opt)
+    assert str(info.value) == f"could not write checkpoint for step 2 (disk full); the last good checkpoint is {good}"
+    assert [p.name for p in tmp_path.iterdir()] == [good.name]  # no half-written folder left
+    assert ckpt.latest_checkpoint(tmp_path) == good
+    assert {p.name: p.read_bytes() for p in good.iterdir()} == before
+
+
+def test_prune_keeps_newest_and_best(tmp_path):
+    model, opt, _ = _trained_model_and_optimizer()
+    for step in (1, 2, 3, 4, 5):
+        _save(tmp_path, step, model, opt)
+    ckpt.prune_checkpoints(tmp_path, keep=2, protect={ckpt.checkpoint_name(2)})
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000002", "step-0000004", "step-0000005"]
+
+
+def test_incomplete_folders_are_not_checkpoints(tmp_path):
+    (tmp_path / ".tmp-step-0000009-1").mkdir()
+    (tmp_path / "step-0000010").mkdir()  # no state.json: never renamed into place by us
+    assert ckpt.latest_checkpoint(tmp_path) is None
