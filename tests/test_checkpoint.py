@@ -7,7 +7,7 @@ import torch
 
 from advcl.engine import checkpoint as ckpt
 from advcl.errors import RunFailed
-from conftest import tiny_bert
+from tiny_models import tiny_bert
 
 
 def _trained_model_and_optimizer():

@@ -127,7 +127,7 @@ def _write_path(path):
 
 
 def test_batches_are_dynamically_padded():
-    from conftest import tiny_tokenizer
+    from tiny_models import tiny_tokenizer
 
     data = load_data("sst2:validation").select([0, 1, 2])
     enc = encode(data, tiny_tokenizer(), max_length=16)

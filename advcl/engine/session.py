@@ -48,7 +48,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
         tokenizer.save_pretrained(run.model_dir)
     model = EncoderClassifier(hf, recipe.model.pooling).to(device)
     objective = create(
-        recipe.objective, num_labels=len(train.label_names), num_train_examples=len(train)
+        recipe.objective, model=model, num_labels=len(train.label_names), num_train_examples=len(train)
     ).to(device)
     return Trainer(
         recipe,

@@ -51,7 +51,9 @@ class Objective(nn.Module):
     Config: ClassVar[type]
     needs_labels: ClassVar[bool] = True
 
-    def __init__(self, config, num_labels: int = 0, num_train_examples: int = 0):
+    def __init__(self, config, model: nn.Module | None = None, num_labels: int = 0, num_train_examples: int = 0):
+        """``model`` is the EncoderClassifier being trained: read its sizes (hidden size, vocabulary,
+        ``word_embeddings``) to build heads; do not keep parameters of it that the engine already trains."""
         super().__init__()
         self.config = config
         self.num_labels = num_labels
