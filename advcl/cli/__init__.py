@@ -12,6 +12,7 @@ from advcl.errors import AdvclError
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # advcl says what matters itself
     try:
         app()
     except AdvclError as exc:

@@ -10,7 +10,8 @@ from advcl.cli.app import JSON_OPTION, app, print_json, print_table
     epilog="Examples:\n\n"
     "  advcl eval --model runs/vanilla_sst2 --data sst2:validation\n\n"
     "  advcl eval --model runs/vanilla_sst2 --data sst2:test --json | jq .accuracy\n\n"
-    "  advcl eval --model exported/ --data reviews.csv --text-column review --label-column stars",
+    "  advcl eval --model exported/ --data reviews.csv --text-column review --label-column stars\n\n"
+    "  advcl eval --model runs/carl_agnews --data ag_news:test --robust pgd --eps 0.02,0.075,0.1",
 )
 def eval_(
     model: str = typer.Option(..., "--model", "-m", help="Run folder, Hugging Face model folder, or hub name."),
@@ -22,9 +23,21 @@ def eval_(
     text_pair_column: str = typer.Option("", help="Second text column of a data file (pair tasks)."),
     label_column: str = typer.Option("label", help="Label column of a data file."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    robust: str = typer.Option(
+        "", "--robust", help="Also attack the input embeddings with this perturber (pgd) and report robustness."
+    ),
+    eps: str = typer.Option(None, "--eps", help="Comma-separated attack radii ε [default: 0.02,0.075,0.1]."),
+    steps: int = typer.Option(None, "--steps", help="Attack steps K [default: 10]."),
+    step_size: float = typer.Option(None, "--step-size", help="Attack step size α [default: 2.5·ε/K]."),
+    norm: str = typer.Option(None, "--norm", help="Attack ball: l2 (per sentence) or linf [default: l2]."),
     as_json: bool = JSON_OPTION,
 ):
-    """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset."""
+    """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset.
+
+    With --robust pgd, also the accuracy under an embedding-space PGD attack at each ε and the mean cosine and
+    euclidean distance between clean and adversarial sentence representations (CARL, Tables 4-5); for a run
+    folder these go into its report.json under "robustness", keyed by --data.
+    """
     from advcl.data.batching import encode
     from advcl.data.catalogue import load_data
     from advcl.data.dataset import Columns
@@ -32,10 +45,18 @@ def eval_(
     from advcl.engine.progress import simple_progress
     from advcl.errors import BadInput
     from advcl.evaluation.classify import evaluate
-    from advcl.runs import load_model
+    from advcl.evaluation.robustness import DEFAULT_EPS, AttackSettings, parse_eps, robustness
+    from advcl.runs import RunFolder, load_model
 
     if checkpoint not in ("best", "last"):
         raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
+    attack_options = {"steps": steps, "step_size": step_size, "norm": norm}
+    attack_options = {k: v for k, v in attack_options.items() if v is not None}
+    if robust:
+        settings = AttackSettings(robust, **attack_options)
+        eps_values = parse_eps(eps) if eps is not None else list(DEFAULT_EPS)
+    elif attack_options or eps is not None:
+        raise BadInput("--eps, --steps, --step-size and --norm set the attack: add --robust pgd")
     loaded = load_model(model, checkpoint, require_head=True)
     dataset = load_data(data, Columns(text_column, text_pair_column, label_column), loaded.label_names)
     if dataset.labels is None or dataset.task == "sts":
@@ -45,12 +66,18 @@ def eval_(
     dataset = dataset.sample(max_examples, 0)
     dev = pick_device(device)
     loaded.model.to(dev)
+    encoded = encode(dataset, loaded.tokenizer, loaded.max_length)
     with simple_progress("evaluating") as progress:
-        metrics = evaluate(
-            loaded.model, encode(dataset, loaded.tokenizer, loaded.max_length), len(loaded.label_names),
-            batch_size, dev, progress=progress,
-        )
+        metrics = evaluate(loaded.model, encoded, len(loaded.label_names), batch_size, dev, progress=progress)
     result = {"model": model, "checkpoint": loaded.source, "data": data, **metrics}
+    if robust:
+        with simple_progress(f"{robust} attack") as progress:
+            result["robustness"] = robustness(loaded.model, encoded, eps_values, settings, batch_size, dev, progress)
+        if RunFolder.is_run(model):
+            run = RunFolder(model)
+            report = run.read_report()
+            report.setdefault("robustness", {})[data] = {"checkpoint": loaded.source, **result["robustness"]}
+            run.write_report(report)
     if as_json:
         print_json(result)
         return
@@ -60,3 +87,12 @@ def eval_(
         [["accuracy", metrics["accuracy"]], ["macro-F1", metrics["macro_f1"]], ["MCC", metrics["mcc"]],
          ["examples", metrics["examples"]]],
     )
+    if robust:
+        attacked = result["robustness"]
+        print_table(
+            f"{robust} attack on the input embeddings ({attacked['norm']}, {attacked['steps']} steps)",
+            ["ε", "step size", "accuracy", "cosine distance", "euclidean distance"],
+            [["clean", "", attacked["clean_accuracy"], "", ""]]
+            + [[f"{r['eps']:g}", f"{r['step_size']:.4g}", r["accuracy"], r["cosine_distance"], r["euclidean_distance"]]
+               for r in attacked["results"]],
+        )

@@ -1,0 +1,183 @@
+"""The command line as a user drives it: help, results on stdout, one-line errors with exit status 2."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli, write_tiny_recipe
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("cli")
+    recipe = write_tiny_recipe(folder, tiny_model_dir, train={"epochs": 1})
+    done = run_cli("train", "--recipe", str(recipe), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "completed" and report["run_dir"].endswith("tiny")
+    return folder / "runs" / "tiny"
+
+
+def assert_one_line_error(done, *fragments):
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_commands_and_each_command_shows_examples():
+    top = run_cli("--help")
+    assert top.returncode == 0
+    for command in ("train", "eval", "embed", "export", "plugins", "data"):
+        assert command in top.stdout
+        sub = run_cli(command, "--help")
+        assert sub.returncode == 0 and "Examples" in sub.stdout, command
+
+
+def test_dry_run_prints_the_resolved_recipe_and_creates_nothing(tmp_path, tiny_model_dir):
+    import tomllib
+
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
+    done = run_cli("train", "--recipe", str(recipe), "--dry-run", "--set", "train.lr=2e-5")
+    assert done.returncode == 0, done.stderr
+    resolved = tomllib.loads(done.stdout)
+    assert resolved["train"]["lr"] == 2e-5 and resolved["train"]["grad_accum_steps"] == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--recipe", "nope.toml"], ["recipe not found: nope.toml"]),
+        (["train", "--recipe", "RECIPE", "--set", "train.lrr=1"], ["unknown recipe key 'train.lrr' (did you mean 'train.lr'?)"]),
+        (["train", "--recipe", "RECIPE", "--set", "train.epochs=two"], ["'train.epochs' must be an integer"]),
+        (["train", "--recipe", "RECIPE", "--set", "data.train=missing.csv"], ["data file not found: missing.csv"]),
+        (["train", "--recipe", "RECIPE", "--set", "model.name=/nonexistent/model"], ["model folder not found"]),
+        (["train", "--recipe", "RECIPE", "--set", "run.precision=bf16"], ["needs a CUDA device"]),
+        (["eval", "--model", "/nonexistent/folder", "--data", "sst2:validation"], ["model folder not found"]),
+        (["eval", "--model", "TINYRUN", "--data", "sst2:nosuchsplit"], ["dataset 'sst2' has no split 'nosuchsplit'"]),
+        (["embed", "--model", "TINYRUN", "--input", "nope.txt", "--output", "x.npy"], ["input file not found"]),
+        (["embed", "--model", "TINYRUN", "--input", "nope.txt", "--output", "x.csv"], ["must end in .npy"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model_dir, tiny_run, args, fragments):
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
+    args = [str(recipe) if a == "RECIPE" else str(tiny_run) if a == "TINYRUN" else a for a in args]
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_unreadable_model_folder(tmp_path, tiny_model_dir):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, model={"name": str(tmp_path / "broken")})
+    assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "could not load model")
+
+
+def test_existing_run_folder_is_refused_and_kept(tiny_run, tmp_path):
+    config = (tiny_run / "config.toml").read_text()
+    recipe = tmp_path / "again.toml"
+    recipe.write_text(config)
+    assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "already exists", "--overwrite")
+    assert (tiny_run / "report.json").is_file()
+
+
+def test_eval_table_and_json(tiny_run):
+    table = run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--max-examples", "40")
+    assert table.returncode == 0, table.stderr
+    assert "accuracy" in table.stdout and "MCC" in table.stdout
+    done = run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--max-examples", "40", "--json")
+    result = json.loads(done.stdout)  # stdout holds the JSON only
+    assert result["examples"] == 40 and 0 <= result["accuracy"] <= 1 and -1 <= result["mcc"] <= 1
+
+
+def test_eval_refuses_an_encoder_without_a_trained_head():
+    assert_one_line_error(run_cli("eval", "--model", "all-MiniLM-L6-v2", "--data", "sst2:validation"), "no trained classification head")
+
+
+def test_export_loads_in_plain_transformers_with_the_same_logits(tiny_run, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from advcl.runs import load_model
+
+    out = tmp_path / "export"
+    done = run_cli("export", "--model", str(tiny_run), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert {"model.safetensors", "config.json", "tokenizer.json", "vocab.txt"} <= {p.name for p in out.iterdir()}
+    plain = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    batch = tokenizer(["a gorgeous film", "dull , lifeless and long"], return_tensors="pt", padding=True)
+    ours = load_model(str(tiny_run)).model.eval()
+    with torch.no_grad():
+        assert torch.allclose(plain(**batch).logits, ours(**batch).logits, atol=1e-6)
+    assert plain.config.id2label == {0: "negative", 1: "positive"}
+    assert_one_line_error(run_cli("export", "--model", str(tiny_run), "--output", str(out)), "already exists", "--overwrite")
+    assert run_cli("export", "--model", str(tiny_run), "--output", str(out), "--overwrite").returncode == 0
+
+
+def test_export_of_a_run_without_checkpoint_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "unfinished"
+    shutil.copytree(tiny_run, copy, ignore=shutil.ignore_patterns("step-*"))
+    assert_one_line_error(run_cli("export", "--model", str(copy), "--output", str(tmp_path / "o")), "no finished checkpoint")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_embed_writes_one_vector_per_line_in_every_format(tiny_run, tmp_path, pooling):
+    from advcl.modeling.encoder import model_inputs
+    from advcl.modeling.pooling import pool
+    from advcl.runs import load_model
+
+    sentences = ["the film is wonderful", "i hated every minute of it", "ok"]
+    source = tmp_path / "s.txt"
+    source.write_text("\n".join(sentences) + "\n")
+    loaded = load_model(str(tiny_run))
+    batch = loaded.tokenizer(sentences, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        states = loaded.model.hf(**model_inputs(batch), output_hidden_states=True).hidden_states[-1]
+    expected = pool(states, batch["attention_mask"], pooling)
+    outputs = {}
+    for suffix in ("npy", "safetensors", "jsonl"):
+        out = tmp_path / f"emb.{suffix}"
+        done = run_cli("embed", "--model", str(tiny_run), "--input", str(source), "--output", str(out), "--pooling", pooling)
+        assert done.returncode == 0, done.stderr
+        outputs[suffix] = out
+    npy = torch.from_numpy(np.load(outputs["npy"]))
+    assert npy.shape == (3, 32)
+    assert torch.allclose(npy, expected, atol=1e-5)
+    assert torch.equal(load_file(outputs["safetensors"])["embeddings"], npy)
+    rows = [json.loads(line) for line in outputs["jsonl"].read_text().splitlines()]
+    assert [r["text"] for r in rows] == sentences
+    assert torch.allclose(torch.tensor([r["embedding"] for r in rows]), npy)
+
+
+def test_embed_rejects_an_empty_line(tiny_run, tmp_path):
+    source = tmp_path / "s.txt"
+    source.write_text("fine\n\nalso fine\n")
+    assert_one_line_error(
+        run_cli("embed", "--model", str(tiny_run), "--input", str(source), "--output", str(tmp_path / "e.npy")),
+        "s.txt:2: empty line",
+    )
+
+
+def test_plugins_and_data_json():
+    plugins = json.loads(run_cli("plugins", "--json").stdout)
+    assert {"kind": "objective", "name": "vanilla", "plugin": "advcl.objectives.vanilla", "version": "0.1.0"} in plugins["components"]
+    data = json.loads(run_cli("data", "--json").stdout)
+    sst2 = {r["split"]: r for r in data["datasets"] if r["name"] == "sst2"}
+    assert sst2["validation"]["resolves_to"] == "local" and sst2["validation"]["rows"] == 872
+
+
+def test_data_shows_hub_and_missing_when_the_folder_is_absent(tmp_path):
+    data = json.loads(run_cli("data", "--json", env={"ADVCL_DATA_DIR": str(tmp_path)}).stdout)
+    where = {(r["name"], r["split"]): r["resolves_to"] for r in data["datasets"]}
+    assert where[("sst2", "train")] == "hub" and where[("hwu64", "train")] == "missing"
+
+
+def test_python_dash_m_works():
+    assert "Usage" in run_cli("--help").stdout
