@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tiny_models import tiny_bert, tiny_tokenizer
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 
@@ -18,6 +16,11 @@ os.environ["ADVCL_DATA_DIR"] = str(SHARED_DATA)
 os.environ["ADVCL_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # tests see the built-ins only
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# Tiny models run fastest on one thread, and 2 threads on a busy 2-core machine oversubscribe it.
+# Tests that use the real encoder pass OMP_NUM_THREADS themselves.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tiny_models import tiny_bert, tiny_tokenizer  # noqa: E402  (after the environment is set)
 
 
 @pytest.fixture(scope="session")

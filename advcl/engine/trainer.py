@@ -171,8 +171,9 @@ class Trainer:
         return metrics
 
     def _report(self, status: str, message: str = "") -> None:
+        """Rewrite the training fields of report.json, keeping what other commands added (robustness...)."""
         self.run.write_report(
-            {
+            self.run.read_report() | {
                 "status": status,
                 "message": message,
                 "recipe": self.recipe.run.name,
