@@ -1,13 +1,28 @@
-"""The ``advcl`` command line: one module per command, all registered on one Typer app."""
+"""The ``advcl`` command line: one module per command in this package, all registered on one Typer app."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 
 from advcl.cli.app import app
-from advcl.cli import train, evaluate, embed, export, plugins, data  # noqa: F401  (registers commands)
 from advcl.errors import AdvclError
+
+COMMAND_ORDER = ("train", "perturb", "embed", "attack", "eval", "export")
+
+for _module in pkgutil.iter_modules(__path__):  # every module registers its command(s) on import
+    if _module.name != "app":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+
+def _order(command) -> tuple[int, str]:
+    name = command.name or command.callback.__name__
+    return (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name)
+
+
+app.registered_commands.sort(key=_order)
 
 
 def main() -> None:
