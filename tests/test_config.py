@@ -98,3 +98,12 @@ def test_every_shipped_recipe_validates():
             if "unknown" in str(exc) and "plugin" in path.read_text():  # recipes for example plugins
                 continue
             raise
+
+
+def test_select_metric_must_fit_the_validation_task(tmp_path):
+    from advcl.engine.session import start_training
+
+    recipe = load_recipe(None, ["data.validation=stsb:validation", "run.output_dir=" + str(tmp_path)], data=BASE)
+    with pytest.raises(RecipeError, match="stsb:validation is an STS split: use 'spearman'"):
+        start_training(recipe)
+    assert not (tmp_path / "run").exists()  # nothing written for a recipe that cannot run

@@ -147,3 +147,17 @@ def test_epoch_order_is_a_seeded_permutation():
     assert a == epoch_batches(10, 3, seed=1, epoch=0)
     assert a != epoch_batches(10, 3, seed=1, epoch=1)
     assert torch.tensor(a[0]).dtype == torch.long
+
+
+def test_long_examples_are_truncated_and_counted():
+    from tiny_models import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    data = load_data("sst2:validation").select(range(40))
+    full = [len(tokenizer(t)["input_ids"]) for t in data.texts]
+    enc = encode(data, tokenizer, max_length=12)
+    assert enc.truncated == sum(n > 12 for n in full) > 0
+    for ids, n in zip(enc.input_ids, full):
+        assert len(ids) == min(n, 12) and ids[-1] == tokenizer.sep_token_id
+    untouched = encode(data, tokenizer, max_length=512)
+    assert untouched.truncated == 0 and [len(i) for i in untouched.input_ids] == full

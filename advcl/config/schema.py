@@ -51,7 +51,9 @@ class TrainConfig:
     eval_every: int = 0  # optimizer steps; 0 = at the end of every epoch
     save_every: int = 0  # optimizer steps; 0 = at every evaluation
     keep_checkpoints: int = 2  # newest checkpoints kept besides the best one
-    select_metric: Literal["accuracy", "macro_f1", "mcc"] = "accuracy"
+    # the validation metric that picks the best checkpoint: accuracy / macro_f1 / mcc on a classification
+    # split, spearman (x100, cosine of sentence embeddings) on an STS split such as stsb:validation
+    select_metric: Literal["accuracy", "macro_f1", "mcc", "spearman"] = "accuracy"
     log_every: int = 10
 
 

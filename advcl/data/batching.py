@@ -17,6 +17,7 @@ class EncodedDataset:
     token_type_ids: list[list[int]] | None
     labels: list | None
     pad_token_id: int
+    truncated: int = 0  # examples cut to max_length
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -42,20 +43,28 @@ class EncodedDataset:
 
 
 def encode(dataset: TextDataset, tokenizer, max_length: int) -> EncodedDataset:
-    out = tokenizer(
-        dataset.texts,
-        dataset.pairs,
-        truncation=True,
-        max_length=max_length,
-        padding=False,
-        return_attention_mask=False,
-    )
+    """Tokenise without padding, truncating to ``max_length`` and counting the examples that were cut."""
+    out = _tokenize(tokenizer, dataset.texts, dataset.pairs, max_length + 1)
+    too_long = [i for i, ids in enumerate(out["input_ids"]) if len(ids) > max_length]
+    if too_long:
+        pick = lambda xs: None if xs is None else [xs[i] for i in too_long]  # noqa: E731
+        cut = _tokenize(tokenizer, pick(dataset.texts), pick(dataset.pairs), max_length)
+        for key in out:
+            for i, value in zip(too_long, cut[key]):
+                out[key][i] = value
     types = out.get("token_type_ids")
     return EncodedDataset(
         input_ids=out["input_ids"],
         token_type_ids=types if types is not None and "token_type_ids" in tokenizer.model_input_names else None,
         labels=dataset.labels,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        truncated=len(too_long),
+    )
+
+
+def _tokenize(tokenizer, texts, pairs, max_length: int) -> dict:
+    return dict(
+        tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=False, return_attention_mask=False)
     )
 
 

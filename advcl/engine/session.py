@@ -14,6 +14,7 @@ from advcl.engine.checkpoint import latest_checkpoint
 from advcl.engine.devices import check_precision, pick_device, seed_everything
 from advcl.engine.progress import stderr
 from advcl.engine.trainer import Trainer
+from advcl.engine.validation import make_validator
 from advcl.errors import BadInput
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.modeling.loading import load_classifier
@@ -37,10 +38,13 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
     needs_labels = registry().get("objective", recipe.objective.name).cls.needs_labels
     if needs_labels and (train.labels is None or train.task == "sts"):
         raise BadInput(f"objective '{recipe.objective.name}' needs labelled classification data; {d.train} is {train.task}")
+    label_names = train.label_names if needs_labels else None
     validation = None
     if d.validation:
-        validation = load_data(d.validation, columns, train.label_names).sample(d.max_eval_examples, recipe.run.seed)
-    hf, tokenizer, _ = load_classifier(recipe.model.name, train.label_names)
+        validation = load_data(d.validation, columns, label_names).sample(d.max_eval_examples, recipe.run.seed)
+    hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
+    num_labels = len(label_names) if label_names else 0
+    validate = make_validator(recipe, validation, tokenizer, num_labels, device) if validation else None
     if fresh:
         run.path.mkdir(parents=True)
         run.config.write_text(recipe_to_toml(recipe), encoding="utf-8")
@@ -48,18 +52,13 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
         tokenizer.save_pretrained(run.model_dir)
     model = EncoderClassifier(hf, recipe.model.pooling).to(device)
     objective = create(
-        recipe.objective, model=model, num_labels=len(train.label_names), num_train_examples=len(train)
+        recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)
     ).to(device)
-    return Trainer(
-        recipe,
-        run,
-        model,
-        objective,
-        encode(train, tokenizer, recipe.model.max_length),
-        encode(validation, tokenizer, recipe.model.max_length) if validation else None,
-        len(train.label_names),
-        device,
-    )
+    train_data = encode(train, tokenizer, recipe.model.max_length)
+    if train_data.truncated:
+        stderr.print(f"{train_data.truncated} of {len(train)} training examples are longer than "
+                     f"model.max_length = {recipe.model.max_length} tokens and were truncated")
+    return Trainer(recipe, run, model, objective, train_data, validate, device)
 
 
 def start_training(recipe: Recipe, overwrite: bool = False) -> dict:

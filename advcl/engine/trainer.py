@@ -20,8 +20,8 @@ from advcl.engine import checkpoint as ckpt
 from advcl.engine.devices import autocast
 from advcl.engine.optim import build_optimizer, linear_schedule
 from advcl.engine.progress import stderr, training_progress
+from advcl.engine.validation import Validator
 from advcl.errors import Interrupted, RunFailed
-from advcl.evaluation.classify import evaluate
 from advcl.objectives.base import Objective, StepContext
 from advcl.runs import RunFolder
 
@@ -44,12 +44,11 @@ class Trainer:
         model: torch.nn.Module,
         objective: Objective,
         train_data: EncodedDataset,
-        eval_data: EncodedDataset | None,
-        num_labels: int,
+        validate: Validator | None,
         device: torch.device,
     ):
         self.recipe, self.run, self.model, self.objective = recipe, run, model, objective
-        self.train_data, self.eval_data, self.num_labels, self.device = train_data, eval_data, num_labels, device
+        self.train_data, self.validate, self.device = train_data, validate, device
         cfg = recipe.train
         batches = math.ceil(len(train_data) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(batches / cfg.grad_accum_steps)
@@ -159,10 +158,7 @@ class Trainer:
         raise RunFailed(f"{what}: run stopped; {kept} (try a lower train.lr)")
 
     def evaluate(self, progress=None) -> dict:
-        metrics = evaluate(
-            self.model, self.eval_data, self.num_labels, self.recipe.train.eval_batch_size,
-            self.device, self.recipe.run.precision, progress,
-        )
+        metrics = self.validate(self.model, progress)
         metric = metrics[self.recipe.train.select_metric]
         if self.state.best_metric is None or metric > self.state.best_metric:
             self.state.best_metric, self.state.best_step = metric, self.state.step
@@ -184,6 +180,8 @@ class Trainer:
                 "step": self.state.step,
                 "total_steps": self.total_steps,
                 "examples_seen": self.state.examples_seen,
+                "train_examples": len(self.train_data),
+                "truncated_train_examples": self.train_data.truncated,
                 "train_seconds": round(self.state.train_seconds, 2),
                 "select_metric": self.recipe.train.select_metric,
                 "best_step": self.state.best_step,
@@ -233,7 +231,7 @@ class Trainer:
                          "lr": self.scheduler.get_last_lr()[0], "examples_per_s": speed, **logs}
                     )
                     window_loss, window_steps, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
-                evaluated = self.eval_data is not None and (step % self.eval_every == 0 or final)
+                evaluated = self.validate is not None and (step % self.eval_every == 0 or final)
                 if evaluated:
                     metrics = self.evaluate(progress)
                     progress.console.print(
