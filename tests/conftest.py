@@ -32,7 +32,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 1800, env: dict | None = None):
     """Run ``python -m advcl ARGS`` in a fresh process; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", "advcl", *args],

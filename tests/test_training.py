@@ -48,7 +48,7 @@ def test_run_folder_contents(reference):
     assert report["best_step"] % 10 == 0 or report["best_step"] == 60
     names = [p.name for p in (reference / "checkpoints").iterdir()]
     assert "step-0000060" in names and not any(n.startswith(".tmp") for n in names)
-    for name in ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors", "state.json"):
+    for name in ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng-0.safetensors", "state.json"):
         assert (reference / "checkpoints" / "step-0000060" / name).is_file()
     rows = [json.loads(line) for line in (reference / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["split"] == "train"] == list(range(1, 61))

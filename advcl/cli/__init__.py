@@ -31,7 +31,13 @@ def main() -> None:
     try:
         app()
     except AdvclError as exc:
+        from advcl.engine.distributed import launched_topology
         from advcl.engine.progress import stderr
 
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if launched_topology().is_main:  # under torchrun every process fails alike; one says why
+            stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    finally:
+        from advcl.engine.distributed import shutdown
+
+        shutdown()

@@ -79,6 +79,7 @@ def check_recipe(recipe: Recipe) -> None:
     non_negative = {
         "train.epochs": recipe.train.epochs,
         "train.max_steps": recipe.train.max_steps,
+        "train.global_batch_size": recipe.train.global_batch_size,
         "train.eval_every": recipe.train.eval_every,
         "train.save_every": recipe.train.save_every,
         "data.max_train_examples": recipe.data.max_train_examples,

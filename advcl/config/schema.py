@@ -41,7 +41,8 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 3
     max_steps: int = 0  # 0 = epochs decide; otherwise stop after this many optimizer steps
-    batch_size: int = 32
+    batch_size: int = 32  # per process; torchrun with N processes trains on N x batch_size rows per pass
+    global_batch_size: int = 0  # rows per optimizer step over all processes and accumulation; 0 = not fixed
     eval_batch_size: int = 128
     grad_accum_steps: int = 1
     lr: float = 2e-5

@@ -68,11 +68,16 @@ def _tokenize(tokenizer, texts, pairs, max_length: int) -> dict:
     )
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The batches of one epoch: a permutation that depends only on (seed, epoch)."""
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, multiple_of: int = 1) -> list[list[int]]:
+    """The batches of one epoch: a permutation that depends only on (seed, epoch).
+
+    With ``multiple_of`` > 1 (the number of processes) the order wraps around to a multiple of it, so the
+    last batch still splits into equal slices, one per process.
+    """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(n, generator=generator).tolist()
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    order += order[: -len(order) % multiple_of]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def sequential_batches(n: int, batch_size: int) -> list[list[int]]:

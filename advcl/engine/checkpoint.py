@@ -103,11 +103,16 @@ def save_checkpoint(
     extra_state: dict[str, torch.Tensor],
     optimizer_state: dict,
     trainer_state: dict,
+    rng_states: list[tuple[dict[str, torch.Tensor], dict]] | None = None,
 ) -> Path:
-    """Write a complete checkpoint for ``step`` and rename it into place; return its folder."""
+    """Write a complete checkpoint for ``step`` and rename it into place; return its folder.
+
+    ``rng_states`` holds every process's RNG state (rank order); default: this process's.
+    """
     final = root / checkpoint_name(step)
     if final.exists():
         return final
+    rng_states = rng_states or [rng_state()]
     tmp = root / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -118,9 +123,10 @@ def save_checkpoint(
             save_file({k: v.detach().contiguous().cpu() for k, v in extra_state.items()}, tmp / "objective.safetensors")
         opt_tensors, opt_meta = optimizer_to_files(optimizer_state)
         save_file(opt_tensors, tmp / "optimizer.safetensors")
-        rng_tensors, rng_meta = rng_state()
-        save_file(rng_tensors, tmp / "rng.safetensors")
+        for rank, (tensors, _) in enumerate(rng_states):
+            save_file(tensors, tmp / f"rng-{rank}.safetensors")
         _write_json(tmp / "optimizer.json", opt_meta)
+        rng_meta = [meta for _, meta in rng_states]
         _write_json(tmp / "state.json", {**trainer_state, "step": step, "rng": rng_meta})  # last: marks complete
         for f in tmp.iterdir():
             _fsync(f)
@@ -135,8 +141,8 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(folder: Path) -> dict:
-    """Everything a resume needs, from one checkpoint folder."""
+def load_checkpoint(folder: Path, rank: int = 0) -> dict:
+    """Everything a resume needs, from one checkpoint folder (``rank``: whose RNG state)."""
     optimizer = optimizer_from_files(
         load_file(folder / "optimizer.safetensors"), json.loads((folder / "optimizer.json").read_text())
     )
@@ -145,7 +151,7 @@ def load_checkpoint(folder: Path) -> dict:
         "model": load_file(folder / "model.safetensors"),
         "objective": load_file(extra) if extra.is_file() else {},
         "optimizer": optimizer,
-        "rng": load_file(folder / "rng.safetensors"),
+        "rng": load_file(folder / f"rng-{rank}.safetensors"),
         "state": json.loads((folder / "state.json").read_text()),
     }
 

@@ -27,7 +27,7 @@ class FieldColumn(ProgressColumn):
         return Text("" if value is None else self.template.format(value))
 
 
-def training_progress() -> Progress:
+def training_progress(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -39,6 +39,7 @@ def training_progress() -> Progress:
         FieldColumn("speed", "ETA"),
         TimeRemainingColumn(),
         console=stderr,
+        disable=disable,
     )
 
 

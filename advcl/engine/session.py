@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
+
 from advcl.config.recipe import load_recipe, recipe_to_toml
 from advcl.config.schema import Recipe
 from advcl.data.batching import encode
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
 from advcl.engine.checkpoint import latest_checkpoint
+from advcl.config.validate import RecipeError
 from advcl.engine.devices import check_precision, pick_device, seed_everything
+from advcl.engine.distributed import barrier, init_process_group, launched_topology
 from advcl.engine.progress import stderr
 from advcl.engine.trainer import Trainer
 from advcl.engine.validation import make_validator
@@ -27,14 +31,40 @@ def run_folder_for(recipe: Recipe) -> RunFolder:
     return RunFolder(Path(recipe.run.output_dir) / recipe.run.name)
 
 
-def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
-    """Everything up to the first step; the same calls in the same order for a fresh and a resumed run."""
+def _device_and_processes(recipe: Recipe):
+    """The device of this process, after joining the process group when launched by torchrun."""
+    topology = launched_topology()
     device = pick_device(recipe.run.device)
+    if device.type == "cuda" and topology.distributed:
+        device = torch.device("cuda", topology.local_rank)
     check_precision(device, recipe.run.precision)
-    seed_everything(recipe.run.seed, recipe.run.deterministic)
+    init_process_group(topology, device)
+    return device, topology
+
+
+def _fix_accumulation(recipe: Recipe, processes: int) -> None:
+    """Derive gradient accumulation from ``train.global_batch_size`` when it is set."""
+    t = recipe.train
+    if not t.global_batch_size:
+        return
+    per_pass = t.batch_size * processes
+    if t.global_batch_size % per_pass:
+        raise RecipeError(
+            f"'train.global_batch_size' = {t.global_batch_size} does not divide into {processes} process(es) "
+            f"x train.batch_size {t.batch_size}"
+        )
+    t.grad_accum_steps = t.global_batch_size // per_pass
+
+
+def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Trainer:
+    """Everything up to the first step; the same calls in the same order for a fresh and a resumed run."""
+    _fix_accumulation(recipe, topology.world_size)
+    seed_everything(recipe.run.seed + topology.rank, recipe.run.deterministic)
     d = recipe.data
     columns = Columns(d.text_column, d.text_pair_column, d.label_column)
     train = load_data(d.train, columns, d.labels or None).sample(d.max_train_examples, recipe.run.seed)
+    if len(train) < topology.world_size:
+        raise BadInput(f"{topology.world_size} processes but only {len(train)} training examples")
     needs_labels = registry().get("objective", recipe.objective.name).cls.needs_labels
     if needs_labels and (train.labels is None or train.task == "sts"):
         raise BadInput(f"objective '{recipe.objective.name}' needs labelled classification data; {d.train} is {train.task}")
@@ -45,17 +75,18 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
     hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
     num_labels = len(label_names) if label_names else 0
     validate = make_validator(recipe, validation, tokenizer, num_labels, device) if validation else None
-    if fresh:
+    if fresh and topology.is_main:
         run.path.mkdir(parents=True)
         run.config.write_text(recipe_to_toml(recipe), encoding="utf-8")
         hf.config.save_pretrained(run.model_dir)
         tokenizer.save_pretrained(run.model_dir)
+    barrier()
     model = EncoderClassifier(hf, recipe.model.pooling).to(device)
     objective = create(
         recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)
     ).to(device)
     train_data = encode(train, tokenizer, recipe.model.max_length)
-    if train_data.truncated:
+    if train_data.truncated and topology.is_main:
         stderr.print(f"{train_data.truncated} of {len(train)} training examples are longer than "
                      f"model.max_length = {recipe.model.max_length} tokens and were truncated")
     return Trainer(recipe, run, model, objective, train_data, validate, device)
@@ -63,15 +94,19 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool) -> Trainer:
 
 def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
     run = run_folder_for(recipe)
-    if run.path.exists():
+    device, topology = _device_and_processes(recipe)
+    exists = run.path.exists()
+    barrier()  # every process has looked before the first one creates anything
+    if exists:
         if not overwrite:
             raise BadInput(
                 f"run folder {run.path} already exists: resume it (--resume {run.path}), "
                 "pass --overwrite to replace it, or set run.name"
             )
-        stderr.print(f"removing the previous run {run.path} (--overwrite)")
-        shutil.rmtree(run.path)
-    trainer = _build(recipe, run, fresh=True)
+        if topology.is_main:
+            stderr.print(f"removing the previous run {run.path} (--overwrite)")
+            shutil.rmtree(run.path)
+    trainer = _build(recipe, run, True, device, topology)
     return trainer.fit()
 
 
@@ -83,12 +118,14 @@ def resume_training(path: str | Path) -> dict:
     if status == "completed":
         raise BadInput(f"run {path} already completed; nothing to resume")
     recipe = load_recipe(run.config)
-    trainer = _build(recipe, run, fresh=False)
+    device, topology = _device_and_processes(recipe)
+    trainer = _build(recipe, run, False, device, topology)
     last = latest_checkpoint(run.checkpoints)
     if last is not None:
         trainer.restore(last)
-        stderr.print(f"resuming {path} from {last.name}")
-    else:
+        if topology.is_main:
+            stderr.print(f"resuming {path} from {last.name}")
+    elif topology.is_main:
         run.truncate_metrics(0)
         stderr.print(f"{path} has no checkpoint yet: starting it from step 0")
     return trainer.fit()

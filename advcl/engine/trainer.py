@@ -3,25 +3,34 @@
 Order is a pure function of (seed, epoch, step): batches come from ``epoch_batches(seed, epoch)`` and a
 checkpoint stores model, objective heads, optimizer, schedule and every RNG, so a resumed run repeats
 exactly what the uninterrupted run would have done (bit-identical on CPU).
+
+Under ``torchrun`` each of the N processes takes its slice of every global batch of N x batch_size rows;
+the model and the objective's heads are one DDP module, so gradients are averaged across processes on the
+objective's final backward (earlier passes it makes through ``ctx.backward`` and all but the last
+accumulation micro-batch run under ``no_sync``). Rank 0 alone logs, shows progress and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from advcl.config.schema import Recipe
 from advcl.data.batching import EncodedDataset, epoch_batches
 from advcl.engine import checkpoint as ckpt
 from advcl.engine.devices import autocast
+from advcl.engine.distributed import barrier, gather_objects, world
 from advcl.engine.optim import build_optimizer, linear_schedule
 from advcl.engine.progress import stderr, training_progress
 from advcl.engine.validation import Validator
-from advcl.errors import Interrupted, RunFailed
+from advcl.errors import BadInput, Interrupted, RunFailed
 from advcl.objectives.base import Objective, StepContext
 from advcl.runs import RunFolder
 
@@ -34,6 +43,17 @@ class TrainState:
     best_metric: float | None = None
     train_seconds: float = 0.0
     last_eval: dict = field(default_factory=dict)
+
+
+class TrainStep(nn.Module):
+    """The model and the objective as one module, so that DDP also averages the objective's own heads."""
+
+    def __init__(self, model: nn.Module, objective: Objective):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, batch: dict, ctx: StepContext):
+        return self.objective.step(batch, self.model, ctx)
 
 
 class Trainer:
@@ -50,12 +70,22 @@ class Trainer:
         self.recipe, self.run, self.model, self.objective = recipe, run, model, objective
         self.train_data, self.validate, self.device = train_data, validate, device
         cfg = recipe.train
-        batches = math.ceil(len(train_data) / cfg.batch_size)
+        self.topology = world()
+        self.global_batch = cfg.batch_size * self.topology.world_size
+        batches = math.ceil(len(train_data) / self.global_batch)
         self.steps_per_epoch = math.ceil(batches / cfg.grad_accum_steps)
         total = self.steps_per_epoch * cfg.epochs if cfg.epochs else cfg.max_steps
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.eval_every = cfg.eval_every or self.steps_per_epoch
         self.save_every = cfg.save_every or self.eval_every
+        self.step_module = TrainStep(model, objective)
+        self.runner = self.step_module
+        if self.topology.distributed:
+            self.runner = DistributedDataParallel(
+                self.step_module,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True,  # e.g. CARL's head before its contrastive start step
+            )
         self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay)
         self.scheduler = linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if recipe.run.precision == "fp16" else None
@@ -73,23 +103,32 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None,
         }
-        ckpt.save_checkpoint(
-            self.run.checkpoints,
-            self.state.step,
-            self.model.hf.state_dict(),
-            self.objective.state_dict(),
-            self.optimizer.state_dict(),
-            state,
-        )
-        protect = {ckpt.checkpoint_name(self.state.best_step)} if self.state.best_step is not None else set()
-        ckpt.prune_checkpoints(self.run.checkpoints, self.recipe.train.keep_checkpoints, protect)
+        rng_states = gather_objects(ckpt.rng_state())
+        if self.topology.is_main:
+            ckpt.save_checkpoint(
+                self.run.checkpoints,
+                self.state.step,
+                self.model.hf.state_dict(),
+                self.objective.state_dict(),
+                self.optimizer.state_dict(),
+                {**state, "world_size": self.topology.world_size},
+                rng_states,
+            )
+            protect = {ckpt.checkpoint_name(self.state.best_step)} if self.state.best_step is not None else set()
+            ckpt.prune_checkpoints(self.run.checkpoints, self.recipe.train.keep_checkpoints, protect)
+        barrier()
 
     def restore(self, folder) -> None:
-        saved = ckpt.load_checkpoint(folder)
+        saved = ckpt.load_checkpoint(folder, self.topology.rank)
         self.model.hf.load_state_dict(saved["model"])
         self.objective.load_state_dict(saved["objective"])
         self.optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
+        if state.get("world_size", 1) != self.topology.world_size:
+            raise BadInput(
+                f"{folder} was written by {state.get('world_size', 1)} process(es); "
+                f"resume it with the same number (now {self.topology.world_size})"
+            )
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -101,8 +140,9 @@ class Trainer:
             train_seconds=state["train_seconds"],
             last_eval=state.get("last_eval", {}),
         )
-        ckpt.restore_rng(saved["rng"], state["rng"])
-        self.run.truncate_metrics(self.state.step)
+        ckpt.restore_rng(saved["rng"], state["rng"][self.topology.rank])
+        if self.topology.is_main:
+            self.run.truncate_metrics(self.state.step)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _micro_batches(self, step: int) -> list[list[int]]:
@@ -110,8 +150,14 @@ class Trainer:
         epoch, k = divmod(step, self.steps_per_epoch)
         if getattr(self, "_epoch", None) != epoch:
             self._epoch = epoch
-            self._batches = epoch_batches(len(self.train_data), cfg.batch_size, self.recipe.run.seed, epoch)
-        return self._batches[k * cfg.grad_accum_steps : (k + 1) * cfg.grad_accum_steps]
+            self._batches = epoch_batches(
+                len(self.train_data), self.global_batch, self.recipe.run.seed, epoch, self.topology.world_size
+            )
+        rank, size = self.topology.rank, self.topology.world_size
+        return [
+            batch[rank * len(batch) // size : (rank + 1) * len(batch) // size]
+            for batch in self._batches[k * cfg.grad_accum_steps : (k + 1) * cfg.grad_accum_steps]
+        ]
 
     def _train_step(self) -> tuple[float, dict, int]:
         group = self._micro_batches(self.state.step)
@@ -121,22 +167,23 @@ class Trainer:
             (self.scaler.scale(loss) if self.scaler else loss).backward()
 
         ctx = StepContext(step=self.state.step, total_steps=self.total_steps, backward=backward)
-        self.model.train()
-        self.objective.train()
+        self.step_module.train()
         total_loss, logs, examples = 0.0, {}, 0
-        for indices in group:
+        for i, indices in enumerate(group):
             batch = {k: v.to(self.device, non_blocking=True) for k, v in self.train_data.collate(indices).items()}
-            with autocast(self.device, self.recipe.run.precision):
-                out = self.objective.step(batch, self.model, ctx)
-            value = out.loss.item()
-            if not math.isfinite(value):
-                self._fail(f"loss became {value} at step {self.state.step + 1}")
-            if not out.backward_done:
+            last = i == len(group) - 1
+            sync = contextlib.nullcontext() if last or not self.topology.distributed else self.runner.no_sync()
+            with sync:
+                with autocast(self.device, self.recipe.run.precision):
+                    out = self.runner(batch, ctx)
+                value = out.loss.item()
+                if not math.isfinite(value):
+                    self._fail(f"loss became {value} at step {self.state.step + 1}")
                 backward(out.loss)
             total_loss += value / len(group)
             for key, v in out.logs.items():
                 logs[key] = logs.get(key, 0.0) + v / len(group)
-            examples += len(indices)
+            examples += len(indices) * self.topology.world_size
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if self.recipe.train.max_grad_norm > 0:
@@ -154,7 +201,8 @@ class Trainer:
     def _fail(self, what: str):
         last = ckpt.latest_checkpoint(self.run.checkpoints)
         kept = f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written yet"
-        self._report("failed", what)
+        if self.topology.is_main:
+            self._report("failed", what)
         raise RunFailed(f"{what}: run stopped; {kept} (try a lower train.lr)")
 
     def evaluate(self, progress=None) -> dict:
@@ -163,11 +211,14 @@ class Trainer:
         if self.state.best_metric is None or metric > self.state.best_metric:
             self.state.best_metric, self.state.best_step = metric, self.state.step
         self.state.last_eval = metrics
-        self.run.append_metrics({"step": self.state.step, "split": "validation", **metrics})
+        if self.topology.is_main:
+            self.run.append_metrics({"step": self.state.step, "split": "validation", **metrics})
         return metrics
 
     def _report(self, status: str, message: str = "") -> None:
         """Rewrite the training fields of report.json, keeping what other commands added (robustness...)."""
+        if not self.topology.is_main:
+            return
         self.run.write_report(
             self.run.read_report() | {
                 "status": status,
@@ -188,6 +239,7 @@ class Trainer:
                 "best_metric": self.state.best_metric,
                 "last_validation": self.state.last_eval,
                 "device": str(self.device),
+                "processes": self.topology.world_size,
                 "threads": torch.get_num_threads(),
             }
         )
@@ -210,7 +262,7 @@ class Trainer:
         cfg = self.recipe.train
         window_loss, window_steps, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
         lr = self.scheduler.get_last_lr()[0]
-        with training_progress() as progress:
+        with training_progress(disable=not self.topology.is_main) as progress:
             task = progress.add_task(
                 self.recipe.run.name, total=self.total_steps, completed=self.state.step, loss=float("nan"), lr=lr, speed=0.0
             )
@@ -225,7 +277,7 @@ class Trainer:
                 progress.update(task, advance=1, loss=loss, lr=self.scheduler.get_last_lr()[0], speed=speed)
                 step = self.state.step
                 final = step == self.total_steps
-                if step % cfg.log_every == 0 or final:
+                if (step % cfg.log_every == 0 or final) and self.topology.is_main:
                     self.run.append_metrics(
                         {"step": step, "split": "train", "loss": window_loss / window_steps,
                          "lr": self.scheduler.get_last_lr()[0], "examples_per_s": speed, **logs}
@@ -234,9 +286,10 @@ class Trainer:
                 evaluated = self.validate is not None and (step % self.eval_every == 0 or final)
                 if evaluated:
                     metrics = self.evaluate(progress)
-                    progress.console.print(
-                        f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "examples")
-                    )
+                    if self.topology.is_main:
+                        progress.console.print(
+                            f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "examples")
+                        )
                 if evaluated or step % self.save_every == 0 or final or self._stop_requested:
                     self.save()
                     self._report("running" if not final else "completed")

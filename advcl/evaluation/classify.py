@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import torch
 
-from advcl.data.batching import EncodedDataset, sequential_batches
+from advcl.data.batching import EncodedDataset
 from advcl.engine.devices import autocast
+from advcl.engine.distributed import gather_objects, world
 from advcl.evaluation.metrics import classification_metrics
 from advcl.modeling.encoder import model_inputs
 
 
 @torch.no_grad()
 def predict(model, data: EncodedDataset, batch_size: int, device, precision: str = "fp32", progress=None):
-    """Argmax predictions for every example, in order. Leaves the model in the mode it found it."""
+    """Argmax predictions for every example, in order. Leaves the model in the mode it found it.
+
+    In distributed training each process predicts every N-th example and the shards are gathered.
+    """
+    topology = world()
+    mine = list(range(topology.rank, len(data), topology.world_size))
     was_training = model.training
     model.eval()
     predictions = []
     try:
-        batches = sequential_batches(len(data), batch_size)
+        batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
         task = progress.add_task("evaluating", total=len(batches)) if progress else None
         for indices in batches:
             batch = {k: v.to(device) for k, v in data.collate(indices).items()}
@@ -30,7 +36,13 @@ def predict(model, data: EncodedDataset, batch_size: int, device, precision: str
             progress.remove_task(task)
     finally:
         model.train(was_training)
-    return torch.cat(predictions)
+    local = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    if not topology.distributed:
+        return local
+    merged = torch.empty(len(data), dtype=torch.long)
+    for rank, shard in enumerate(gather_objects(local)):
+        merged[rank :: topology.world_size] = shard
+    return merged
 
 
 def evaluate(model, data: EncodedDataset, num_classes: int, batch_size: int, device, precision="fp32", progress=None):

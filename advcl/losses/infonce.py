@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.engine.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
 
 
@@ -26,6 +27,10 @@ class InfoNCE(nn.Module):
     in SCAL, two dropout views in SimCSE. Related: :class:`advcl.losses.nt_xent.NTXent` (2N views).
 
     >>> loss = InfoNCE()(torch.randn(4, 8), torch.randn(4, 8))
+
+
+    In distributed training (``gather_across_ranks``) the candidates are every process's positives, so N
+    processes with batch b give each anchor the N·b candidates of one big batch.
     """
 
     name = "infonce"
@@ -33,14 +38,18 @@ class InfoNCE(nn.Module):
     @dataclass
     class Config:
         temperature: float = 0.05
+        gather_across_ranks: bool = True
 
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = config or self.Config()
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        offset = 0
+        if self.config.gather_across_ranks:
+            positives, offset = gather_with_grad(positives)
         logits = cosine_logits(anchors, positives, self.config.temperature)
-        return F.cross_entropy(logits, torch.arange(len(anchors), device=logits.device))
+        return F.cross_entropy(logits, offset + torch.arange(len(anchors), device=logits.device))
 
 
 @hookimpl

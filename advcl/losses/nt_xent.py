@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.engine.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
 from advcl.losses.infonce import cosine_logits
 
@@ -22,6 +23,9 @@ class NTXent(nn.Module):
     Expects two (N, dim) tensors whose rows i are a positive pair (in CAT: clean and W+r views). Unlike
     :class:`advcl.losses.infonce.InfoNCE`, the anchor's own view is excluded and same-side views are negatives.
 
+    In distributed training (``gather_across_ranks``) the views of every process are candidates, so N
+    processes with batch b behave like one batch of N·b pairs.
+
     >>> loss = NTXent()(torch.randn(4, 8), torch.randn(4, 8))
     """
 
@@ -30,18 +34,25 @@ class NTXent(nn.Module):
     @dataclass
     class Config:
         temperature: float = 0.1
+        gather_across_ranks: bool = True
 
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = config or self.Config()
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        z = torch.cat([z1, z2])
-        n = len(z1)
-        logits = cosine_logits(z, z, self.config.temperature)
-        self_pairs = torch.eye(2 * n, dtype=torch.bool, device=logits.device)
-        logits = logits.masked_fill(self_pairs, float("-inf"))
-        pairs = (torch.arange(2 * n, device=logits.device) + n) % (2 * n)
+        n, offset = len(z1), 0
+        all1, all2 = z1, z2
+        if self.config.gather_across_ranks:
+            all1, offset = gather_with_grad(z1)
+            all2, _ = gather_with_grad(z2)
+        total = len(all1)
+        candidates = torch.cat([all1, all2])  # 2·total views
+        logits = cosine_logits(torch.cat([z1, z2]), candidates, self.config.temperature)
+        rows = torch.arange(n, device=logits.device) + offset
+        own = torch.cat([rows, rows + total])  # each local anchor's own index among the candidates
+        pairs = torch.cat([rows + total, rows])
+        logits[torch.arange(2 * n, device=logits.device), own] = float("-inf")
         return F.cross_entropy(logits, pairs)
 
 

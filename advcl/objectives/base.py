@@ -22,9 +22,11 @@ from advcl.config.validate import ComponentSpec
 class StepContext:
     """What the engine tells an objective about the current optimizer step.
 
-    ``backward(loss)`` is for objectives that need several backward passes in one step (FreeLB): it
-    scales for gradient accumulation (and mixed precision) exactly as the engine would. An objective that
-    calls it returns ``StepOutput(..., backward_done=True)`` and the engine does not backpropagate again.
+    ``backward(loss)`` is for objectives that need several backward passes in one step (FreeLB, or a clean
+    pass whose input gradient builds the perturbation): it scales for gradient accumulation (and mixed
+    precision) exactly as the engine does. Parameter gradients accumulate over these passes; the loss the
+    objective returns gets the final backward from the engine, and only that one is synchronised across
+    processes in distributed training (the earlier ones run under DDP's no_sync).
     """
 
     step: int  # optimizer steps done before this one
@@ -36,7 +38,6 @@ class StepContext:
 class StepOutput:
     loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
-    backward_done: bool = False
 
 
 def create(spec: ComponentSpec, **kwargs):
