@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export ADVCL_DATA_DIR ?= $(abspath ../shared/data)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup quickstart test
+.PHONY: setup quickstart test completions
 
 setup: $(VENV)/.installed
 
@@ -31,3 +31,7 @@ quickstart: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# Regenerate completions/ (bash, zsh, fish) from the CLI.
+completions: setup
+	PATH="$(abspath $(BIN)):$$PATH" completions/generate.sh

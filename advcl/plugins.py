@@ -1,7 +1,9 @@
 """Plugin discovery on pluggy: built-ins and entry points of group ``advcl``, loaded the same way.
 
-Set ``ADVCL_DISABLE_PLUGIN_AUTOLOAD=1`` to load the built-ins only. A third-party plugin that fails
-to import or to register is reported as broken (with the reason) and the rest keeps working.
+Set ``ADVCL_DISABLE_PLUGIN_AUTOLOAD=1`` to load the built-ins only. A third-party plugin is reported as
+broken (with the reason) and the rest keeps working when its entry point is malformed, its distribution's
+``Requires-Dist`` on advcl excludes this version, it fails to import, or it registers a name already taken
+(built-ins load first, so they keep their names). docs/plugins.md is the plugin author's guide.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from advcl import __version__, hookspecs
 from advcl.errors import BadInput
 
 ENTRY_POINT_GROUP = "advcl"
+DISTRIBUTION = "advcl"  # the name a plugin's Requires-Dist uses
 AUTOLOAD_ENV = "ADVCL_DISABLE_PLUGIN_AUTOLOAD"
 
 BUILTIN_MODULES = (
@@ -131,6 +136,40 @@ def _register_from(registry: Registry, plugin, plugin_name: str, version: str) -
     return None
 
 
+def unmet_advcl_requirement(dist) -> str | None:
+    """Why this advcl cannot host ``dist`` (its ``Requires-Dist: advcl ...`` excludes this version), or None."""
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # not ours to judge; pip reports it
+        if canonicalize_name(requirement.name) != DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # an optional extra's requirement
+        if not requirement.specifier.contains(__version__, prereleases=True):
+            return f"requires advcl{requirement.specifier}, but advcl {__version__} is installed"
+    return None
+
+
+def _load_entry_point(registry: Registry, ep) -> BrokenPlugin | None:
+    """Check, import and register one entry point; what went wrong, or None."""
+    version = ep.dist.version if ep.dist is not None else "?"
+    plugin_name = ep.dist.name if ep.dist is not None else ep.name
+    if metadata.EntryPoint.pattern.match(ep.value) is None:
+        failure = f"malformed entry point '{ep.name} = {ep.value}' (expected 'module' or 'module:attribute')"
+    else:
+        failure = unmet_advcl_requirement(ep.dist) if ep.dist is not None else None
+    if failure is None:
+        try:
+            module = ep.load()
+        except Exception as exc:
+            failure = f"import failed: {type(exc).__name__}: {exc}"
+        else:
+            failure = _register_from(registry, module, plugin_name, version)
+    return BrokenPlugin(plugin_name, version, failure) if failure else None
+
+
 def load_registry(autoload: bool | None = None) -> Registry:
     """Register the built-ins, then (unless disabled) every installed ``advcl`` entry point."""
     registry = Registry()
@@ -142,17 +181,10 @@ def load_registry(autoload: bool | None = None) -> Registry:
         autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0", "false")
     if autoload:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            version = ep.dist.version if ep.dist is not None else "?"
-            plugin_name = ep.dist.name if ep.dist is not None else ep.name
-            try:
-                module = ep.load()
-            except Exception as exc:
-                failure = f"import failed: {type(exc).__name__}: {exc}"
-            else:
-                failure = _register_from(registry, module, plugin_name, version)
-            if failure:
-                registry.broken.append(BrokenPlugin(plugin_name, version, failure))
-                warnings.warn(f"advcl plugin {plugin_name} {version} is broken: {failure}", stacklevel=2)
+            broken = _load_entry_point(registry, ep)
+            if broken:
+                registry.broken.append(broken)
+                warnings.warn(f"advcl plugin {broken.plugin} {broken.version} is broken: {broken.reason}", stacklevel=2)
     return registry
 
 

@@ -43,7 +43,8 @@ def fake_entry_points(tmp_path, monkeypatch, modules: dict[str, str]):
             __import__(name)
             return sys.modules[name]
 
-        eps.append(SimpleNamespace(name=name, load=load, dist=SimpleNamespace(name=f"advcl-{name}", version="1.2.3")))
+        dist = SimpleNamespace(name=f"advcl-{name}", version="1.2.3", requires=None)
+        eps.append(SimpleNamespace(name=name, value=name, load=load, dist=dist))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(plugins.metadata, "entry_points", lambda group: eps if group == "advcl" else [])
 

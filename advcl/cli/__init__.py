@@ -10,7 +10,7 @@ import sys
 from advcl.cli.app import app
 from advcl.errors import AdvclError
 
-COMMAND_ORDER = ("train", "perturb", "embed", "attack", "eval", "export")
+COMMAND_ORDER = ("train", "perturb", "embed", "attack", "eval", "export", "report")
 
 for _module in pkgutil.iter_modules(__path__):  # every module registers its command(s) on import
     if _module.name != "app":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import typer
 from rich.console import Console
@@ -15,10 +16,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
-    add_completion=False,
 )
 
 stdout = Console()
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings (a broken plugin, a library's deprecation) reach the user as one line on stderr."""
+    return f"warning: {message}\n"
+
+
+warnings.formatwarning = _one_line_warning
 
 
 def print_json(data) -> None:

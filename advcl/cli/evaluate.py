@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+from advcl.completion import component_names
 
 
 @app.command(
@@ -11,7 +14,8 @@ from advcl.cli.app import JSON_OPTION, app, print_json, print_table
     "  advcl eval --model runs/vanilla_sst2 --data sst2:validation\n\n"
     "  advcl eval --model runs/vanilla_sst2 --data sst2:test --json | jq .accuracy\n\n"
     "  advcl eval --model exported/ --data reviews.csv --text-column review --label-column stars\n\n"
-    "  advcl eval --model runs/carl_agnews --data ag_news:test --robust pgd --eps 0.02,0.075,0.1",
+    "  advcl eval --model runs/carl_agnews --data ag_news:test --robust pgd --eps 0.02,0.075,0.1\n\n"
+    "  advcl eval --model exported/ --data sst2:validation --predictions preds.jsonl",
 )
 def eval_(
     model: str = typer.Option(..., "--model", "-m", help="Run folder, Hugging Face model folder, or hub name."),
@@ -24,12 +28,17 @@ def eval_(
     label_column: str = typer.Option("label", help="Label column of a data file."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     robust: str = typer.Option(
-        "", "--robust", help="Also attack the input embeddings with this perturber (pgd) and report robustness."
+        "", "--robust", help="Also attack the input embeddings with this perturber (pgd) and report robustness.",
+        autocompletion=component_names("perturber"),
     ),
     eps: str = typer.Option(None, "--eps", help="Comma-separated attack radii ε [default: 0.02,0.075,0.1]."),
     steps: int = typer.Option(None, "--steps", help="Attack steps K [default: 10]."),
     step_size: float = typer.Option(None, "--step-size", help="Attack step size α [default: 2.5·ε/K]."),
     norm: str = typer.Option(None, "--norm", help="Attack ball: l2 (per sentence) or linf [default: l2]."),
+    predictions: Path = typer.Option(
+        None, "--predictions", help="Write each example's text, label and prediction here (.jsonl) "
+        "[default for a run folder: RUN/predictions/DATA.jsonl]."
+    ),
     as_json: bool = JSON_OPTION,
 ):
     """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset.
@@ -37,19 +46,28 @@ def eval_(
     With --robust pgd, also the accuracy under an embedding-space PGD attack at each ε and the mean cosine and
     euclidean distance between clean and adversarial sentence representations (CARL, Tables 4-5); for a run
     folder these go into its report.json under "robustness", keyed by --data.
+
+    Per-example predictions (for `advcl report`'s significance tests) go to --predictions; a run folder keeps
+    them in RUN/predictions/ and its clean metrics in report.json under "evaluations".
     """
+    import torch
+
     from advcl.data.batching import encode
     from advcl.data.catalogue import load_data
     from advcl.data.dataset import Columns
     from advcl.engine.devices import pick_device
     from advcl.engine.progress import simple_progress
     from advcl.errors import BadInput
-    from advcl.evaluation.classify import evaluate
+    from advcl.evaluation.classify import predict
+    from advcl.evaluation.metrics import classification_metrics
+    from advcl.evaluation.predictions import file_name, write_predictions
     from advcl.evaluation.robustness import DEFAULT_EPS, AttackSettings, parse_eps, robustness
     from advcl.runs import RunFolder, load_model
 
     if checkpoint not in ("best", "last"):
         raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
+    if predictions is not None and predictions.suffix != ".jsonl":
+        raise BadInput(f"--predictions {predictions} must end in .jsonl")
     attack_options = {"steps": steps, "step_size": step_size, "norm": norm}
     attack_options = {k: v for k, v in attack_options.items() if v is not None}
     if robust:
@@ -68,16 +86,26 @@ def eval_(
     loaded.model.to(dev)
     encoded = encode(dataset, loaded.tokenizer, loaded.max_length)
     with simple_progress("evaluating") as progress:
-        metrics = evaluate(loaded.model, encoded, len(loaded.label_names), batch_size, dev, progress=progress)
+        predicted = predict(loaded.model, encoded, batch_size, dev, progress=progress)
+    metrics = classification_metrics(torch.tensor(encoded.labels), predicted, len(loaded.label_names))
     result = {"model": model, "checkpoint": loaded.source, "data": data, **metrics}
+    run = RunFolder(model) if RunFolder.is_run(model) else None
+    if predictions is None and run is not None:
+        predictions = run.path / "predictions" / file_name(data)
+    if predictions is not None:
+        write_predictions(predictions, dataset, predicted, loaded.label_names)
+        result["predictions"] = str(predictions)
     if robust:
         with simple_progress(f"{robust} attack") as progress:
             result["robustness"] = robustness(loaded.model, encoded, eps_values, settings, batch_size, dev, progress)
-        if RunFolder.is_run(model):
-            run = RunFolder(model)
-            report = run.read_report()
+    if run is not None:
+        report = run.read_report()
+        kept = predictions.resolve()  # relative to the run folder when inside it, so the folder can move
+        kept = kept.relative_to(run.path.resolve()) if kept.is_relative_to(run.path.resolve()) else kept
+        report.setdefault("evaluations", {})[data] = {"checkpoint": loaded.source, **metrics, "predictions": str(kept)}
+        if robust:
             report.setdefault("robustness", {})[data] = {"checkpoint": loaded.source, **result["robustness"]}
-            run.write_report(report)
+        run.write_report(report)
     if as_json:
         print_json(result)
         return

@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+from advcl.completion import recipe_files, recipe_overrides
 
 
 @app.command(
@@ -15,8 +16,10 @@ from advcl.cli.app import JSON_OPTION, app, print_json, print_table
     "  advcl train --resume runs/vanilla_sst2"
 )
 def train(
-    recipe: Path = typer.Option(None, "--recipe", "-r", help="Recipe TOML file."),
-    set_: list[str] = typer.Option([], "--set", "-s", help="Override a recipe field: section.key=value (repeatable)."),
+    recipe: Path = typer.Option(None, "--recipe", "-r", help="Recipe TOML file.", autocompletion=recipe_files),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a recipe field: section.key=value (repeatable).", autocompletion=recipe_overrides
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe and exit."),
     resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder of the same name."),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -16,19 +14,26 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 def classification_metrics(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> dict[str, float]:
     """accuracy; macro-F1 over the classes that occur in labels or predictions; multi-class MCC
     (Gorodkin 2004: ``(c·s − Σ p_k t_k) / sqrt((s² − Σ p_k²)(s² − Σ t_k²))``, 0 when undefined)."""
-    cm = confusion_matrix(labels, predictions, num_classes).double()
-    total = cm.sum().item()
-    correct = cm.trace().item()
-    true_counts, pred_counts = cm.sum(1), cm.sum(0)
-    tp = cm.diagonal()
+    cm = confusion_matrix(labels, predictions, num_classes)
+    scores = scores_from_confusion(cm)
+    return {name: scores[name].item() for name in ("accuracy", "macro_f1", "mcc")} | {"examples": int(cm.sum())}
+
+
+def scores_from_confusion(cm: torch.Tensor) -> dict[str, torch.Tensor]:
+    """accuracy, macro_f1 and mcc (as :func:`classification_metrics` defines them) of confusion matrices
+    ``(..., C, C)``, in float64, one value per leading index (a randomisation test scores thousands at once)."""
+    cm = cm.double()
+    total = cm.sum((-2, -1))
+    tp = cm.diagonal(dim1=-2, dim2=-1)
+    correct = tp.sum(-1)
+    true_counts, pred_counts = cm.sum(-1), cm.sum(-2)
     present = (true_counts + pred_counts) > 0
     f1 = torch.where(present, 2 * tp / (true_counts + pred_counts).clamp(min=1), torch.zeros_like(tp))
-    macro_f1 = (f1[present].mean().item()) if present.any() else 0.0
-    numerator = correct * total - (pred_counts * true_counts).sum().item()
-    denominator = math.sqrt((total**2 - (pred_counts**2).sum().item()) * (total**2 - (true_counts**2).sum().item()))
+    macro_f1 = f1.sum(-1) / present.sum(-1).clamp(min=1)
+    numerator = correct * total - (pred_counts * true_counts).sum(-1)
+    denominator = ((total**2 - (pred_counts**2).sum(-1)) * (total**2 - (true_counts**2).sum(-1))).sqrt()
     return {
-        "accuracy": correct / total if total else 0.0,
+        "accuracy": torch.where(total > 0, correct / total.clamp(min=1), torch.zeros_like(total)),
         "macro_f1": macro_f1,
-        "mcc": numerator / denominator if denominator else 0.0,
-        "examples": int(total),
+        "mcc": torch.where(denominator > 0, numerator / denominator.clamp(min=1e-300), torch.zeros_like(total)),
     }

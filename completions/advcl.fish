@@ -1,0 +1,1 @@
+complete --command advcl --no-files --arguments "(env _ADVCL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) advcl)" --condition "env _ADVCL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) advcl"
