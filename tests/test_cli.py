@@ -181,3 +181,21 @@ def test_data_shows_hub_and_missing_when_the_folder_is_absent(tmp_path):
 
 def test_python_dash_m_works():
     assert "Usage" in run_cli("--help").stdout
+
+
+def test_eval_suites_sts_and_alignment(tiny_run, tmp_path):
+    done = run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--tasks", "stsb:validation", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["pooling"] == "cls" and result["tasks"]["stsb:validation"]["pairs"] == 1500
+    assert result["average"] == pytest.approx(result["tasks"]["stsb:validation"]["spearman"])
+    assert json.loads((tiny_run / "report.json").read_text())["sts"]["average"] == result["average"]
+    assert -100 <= result["average"] <= 100  # Spearman x100
+    plot = tmp_path / "au.png"
+    done = run_cli("eval", "--model", str(tiny_run), "--also", "all-MiniLM-L6-v2", "--suite", "alignment",
+                   "--plot", str(plot), "--json")
+    assert done.returncode == 0, done.stderr
+    both = json.loads(done.stdout)
+    assert set(both) == {str(tiny_run), "all-MiniLM-L6-v2"} and plot.stat().st_size > 0
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--suite", "stss"), "--suite must be one of")
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run)), "give --data SPLIT")

@@ -15,11 +15,18 @@ from advcl.completion import component_names
     "  advcl eval --model runs/vanilla_sst2 --data sst2:test --json | jq .accuracy\n\n"
     "  advcl eval --model exported/ --data reviews.csv --text-column review --label-column stars\n\n"
     "  advcl eval --model runs/carl_agnews --data ag_news:test --robust pgd --eps 0.02,0.075,0.1\n\n"
-    "  advcl eval --model exported/ --data sst2:validation --predictions preds.jsonl",
+    "  advcl eval --model exported/ --data sst2:validation --predictions preds.jsonl\n\n"
+    "  advcl eval --model runs/simcse_sentences --suite sts\n\n"
+    "  advcl eval --model runs/simcse_sentences --suite transfer --tasks sst2,trec,mrpc --max-examples 2000\n\n"
+    "  advcl eval --model runs/simcse --also runs/uscal --also all-MiniLM-L6-v2 --suite alignment --plot au.png",
 )
 def eval_(
     model: str = typer.Option(..., "--model", "-m", help="Run folder, Hugging Face model folder, or hub name."),
-    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:validation) or a data file."),
+    data: str = typer.Option(None, "--data", "-d", help="Catalogue split (sst2:validation) or a data file."),
+    suite: str = typer.Option(None, "--suite", help="Sentence-embedding suite instead: sts, transfer or alignment."),
+    tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
+    also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
+    plot: Path = typer.Option(None, "--plot", help="With --suite alignment: a PNG of the models on the plane."),
     checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
     batch_size: int = typer.Option(128, min=1, help="Examples per forward pass."),
     max_examples: int = typer.Option(0, min=0, help="Evaluate a seeded random subset of this size (0 = all)."),
@@ -41,7 +48,11 @@ def eval_(
     ),
     as_json: bool = JSON_OPTION,
 ):
-    """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset.
+    """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset; or a sentence-embedding suite.
+
+    --suite sts: cosine Spearman x100 on STS12-16 (all setting), STS-B test, SICK-R when present, and the average.
+    --suite transfer: logistic regression on frozen embeddings (10-fold CV where a dataset has no test split).
+    --suite alignment: alignment and uniformity (Wang & Isola 2020) on STS-B validation; --plot draws the plane.
 
     With --robust pgd, also the accuracy under an embedding-space PGD attack at each ε and the mean cosine and
     euclidean distance between clean and adversarial sentence representations (CARL, Tables 4-5); for a run
@@ -66,6 +77,15 @@ def eval_(
 
     if checkpoint not in ("best", "last"):
         raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
+    if suite is not None:
+        from advcl.cli.suites import run_suite
+
+        if data is not None or robust:
+            raise BadInput("--suite evaluates sentence embeddings on its own datasets: drop --data/--robust (use --tasks)")
+        run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json)
+        return
+    if data is None:
+        raise BadInput("give --data SPLIT (a classification split or file) or --suite sts|transfer|alignment")
     if predictions is not None and predictions.suffix != ".jsonl":
         raise BadInput(f"--predictions {predictions} must end in .jsonl")
     attack_options = {"steps": steps, "step_size": step_size, "norm": norm}
