@@ -13,7 +13,10 @@ export HF_HUB_OFFLINE ?= 1
 setup: $(VENV)/.installed
 
 # torch first and pinned: the CPU wheel; an unpinned torch would pull several GB of CUDA packages.
+# WordNet for the text attacks comes from Debian (installed when we are root and it is missing).
 $(VENV)/.installed: pyproject.toml
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! dpkg -s wordnet-base >/dev/null 2>&1; then \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0

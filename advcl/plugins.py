@@ -39,6 +39,7 @@ BUILTIN_MODULES = (
     "advcl.losses.token_reconstruction",
     "advcl.objectives.vanilla",
     "advcl.objectives.embedding_at",
+    "advcl.attacks.recipes",
 )
 
 _HOOK_OF_KIND = {

@@ -103,7 +103,8 @@ def attack_rows(runs: list[RunSummary]) -> list[dict]:
     for summary in runs:
         for name, entry in summary.report.get("attacks", {}).items():
             numbers = {k: v for k, v in entry.get("summary", entry).items() if isinstance(v, (int, float))}
-            rows.append({"run": summary.label, "attack": name, **numbers})
+            label = f"{entry['attack']} on {name.partition(':')[2]}" if "attack" in entry else name  # names stand-ins
+            rows.append({"run": summary.label, "attack": label, **numbers})
     return rows
 
 

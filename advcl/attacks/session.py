@@ -1,0 +1,133 @@
+"""What ``advcl attack`` and ``advcl perturb`` share: from names and options to a running, resumable attack."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from advcl.attacks.runner import Settings, Shard, open_folder, run
+from advcl.data.dataset import TextDataset
+from advcl.errors import BadInput, Interrupted
+
+# The goal function hands the victim every uncached query of a step at once; the victim batches them itself.
+ALL_QUERIES = 2**31
+
+
+@dataclass
+class Job:
+    """A built attack on a seeded sample, and the folder its results go to."""
+
+    component: object  # the attack component (see advcl.attacks.recipes)
+    attack: object  # the textattack.Attack
+    dataset: TextDataset  # the sample, in source order
+    settings: Settings
+    folder: Path
+    shard: Shard
+    done: dict[int, dict]  # finished rows by sample position
+    runtime: str  # what runs the victim: onnx (onnxruntime) or torch
+
+    @property
+    def description(self) -> str:
+        from advcl.attacks.recipes import describe
+
+        return describe(self.component)
+
+
+def component_for(name: str, mlm: str):
+    """The registered attack component ``name``, configured (unknown names suggest the closest)."""
+    from advcl.plugins import registry
+
+    cls = registry().get("attack", name).cls
+    options = {"mlm": mlm} if mlm else {}
+    known = {f.name for f in dataclasses.fields(cls.Config)}
+    if set(options) - known:
+        raise BadInput(f"--mlm is for attacks that take a masked language model (bae, bert-attack), not {name}")
+    return cls(cls.Config(**options))
+
+
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def runtime_for(choice: str, device) -> str:
+    """``auto``: onnxruntime on CPU where it and the ONNX exporter are installed, else PyTorch."""
+    import importlib.util
+
+    if choice not in RUNTIMES:
+        raise BadInput(f"--runtime must be one of {', '.join(RUNTIMES)}, got {choice!r}")
+    installed = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript", "onnx"))
+    if choice == "onnx" and not installed:
+        raise BadInput("--runtime onnx needs the packages onnxruntime, onnx and onnxscript: "
+                       "pip install onnxruntime onnx onnxscript")
+    if choice == "onnx" and device.type != "cpu":
+        raise BadInput("--runtime onnx runs on the CPU only: use --device cpu, or --runtime torch")
+    if choice == "auto":
+        return "onnx" if installed and device.type == "cpu" else "torch"
+    return choice
+
+
+def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int, query_budget: int,
+            model_batch_size: int, max_length: int, mlm: str, output: Path | None, default_output, shard: Shard,
+            overwrite: bool, checkpoint: str = "best", device: str = "auto", runtime: str = "auto") -> Job:
+    """Load the model and the sample, check resources, build the attack and open (or resume) its folder.
+
+    ``default_output(settings)`` names the folder when ``output`` is None.
+    """
+    from advcl.attacks.resources import activate, require, resources_dir
+    from advcl.attacks.victim import Victim, onnx_session
+    from advcl.data.catalogue import load_data
+    from advcl.engine.devices import pick_device
+    from advcl.engine.progress import stderr
+    from advcl.runs import load_model
+
+    component = component_for(attack, mlm)
+    folder_of_resources = resources_dir()
+    require(folder_of_resources, component.needs, attack)
+    loaded = load_model(model, checkpoint, require_head=True)
+    dataset = load_data(data, label_names=loaded.label_names)
+    if dataset.labels is None or dataset.task == "sts":
+        raise BadInput(f"{data} has no class labels: an attack needs the true label of each example")
+    if len(dataset.label_names) > len(loaded.label_names):
+        raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts "
+                       f"{len(loaded.label_names)}")
+    sample = dataset.sample(num_examples, seed)
+    source = str(Path(loaded.source).resolve()) if Path(loaded.source).exists() else loaded.source
+    settings = Settings(attack, dataclasses.asdict(component.config), source, data, len(sample), seed,
+                        query_budget, max_length or loaded.max_length)
+    dev = pick_device(device)
+    runtime = runtime_for(runtime, dev)
+    activate(folder_of_resources)
+    log = lambda message: stderr.print(message, highlight=False)  # noqa: E731
+    session = onnx_session(loaded, folder_of_resources / "victims", log) if runtime == "onnx" else None
+    victim = Victim(loaded.model, loaded.tokenizer, settings.max_length, model_batch_size, dev, session)
+    built = component.build(victim)
+    built.goal_function.batch_size = ALL_QUERIES
+    if query_budget:
+        built.goal_function.query_budget = query_budget
+    folder = output or default_output(settings)
+    done = open_folder(folder, settings, overwrite)
+    return Job(component, built, sample, settings, folder, shard, done, runtime)
+
+
+def execute(job: Job) -> list[dict]:
+    """Attack what the shard still lacks, with progress on stderr; Ctrl-C keeps every finished result."""
+    from advcl.engine.progress import simple_progress
+
+    positions = job.shard.positions(len(job.dataset))
+    finished = sum(p in job.done for p in positions)
+    with simple_progress(job.description) as progress:
+        task = progress.add_task("attack", total=len(positions), completed=finished)
+        try:
+            return run(job.attack, job.dataset, job.folder, job.settings.seed, job.shard, job.done,
+                       on_row=lambda row: progress.advance(task))
+        except KeyboardInterrupt:
+            count = sum(p in job.done for p in positions)
+            raise Interrupted(f"attack interrupted after {count} of {len(positions)} examples; "
+                              f"the results are in {job.folder}: run the same command again to resume") from None
+
+
+def sample_rows(job: Job) -> list[dict] | None:
+    """Every row of the whole sample in order, or None while some example (of any shard) is unfinished."""
+    if any(p not in job.done for p in range(len(job.dataset))):
+        return None
+    return [job.done[p] for p in range(len(job.dataset))]

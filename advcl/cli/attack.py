@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+
+# Options shared with `advcl perturb` (advcl/cli/perturb.py).
+ATTACK_OPTION = typer.Option(..., "--attack", "-a", help="textfooler, pwws, textbugger, deepwordbug, bae, bert-attack, "
+                             "pruthi, iga, or an attack a plugin registers (`advcl plugins`).")
+MODEL_OPTION = typer.Option(..., "--model", "-m", help="Run folder or Hugging Face classifier folder.")
+SEED_OPTION = typer.Option(0, help="Seed of the sample and of each example's attack.")
+QUERY_BUDGET_OPTION = typer.Option(0, "--query-budget", min=0, help="Model queries per example (0 = unlimited).")
+BATCH_OPTION = typer.Option(32, "--model-batch-size", min=1, help="Queries per forward pass.")
+MAX_LENGTH_OPTION = typer.Option(0, "--max-length", min=0,
+                                 help="Truncate queries to this many tokens [default: the model's training length].")
+MLM_OPTION = typer.Option("", "--mlm", help="Local masked-LM folder, for bae and bert-attack.")
+SHARD_OPTION = typer.Option(None, "--shard", help="Attack only shard K of N of the sample (K/N, like 2/8).")
+OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Discard the folder's earlier results instead of resuming.")
+CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.")
+DEVICE_OPTION = typer.Option("auto", help="auto, cpu or cuda.")
+RUNTIME_OPTION = typer.Option("auto", help="What runs the victim: onnx (onnxruntime, CPU; about twice as fast), "
+                              "torch, or auto (onnx where installed, on CPU).")
+
+
+def default_folder(model: str, settings) -> Path:
+    """RUN/attacks/NAME for a run folder, else attacks/MODEL-NAME in the working directory."""
+    from advcl.runs import RunFolder
+
+    data = settings.data.replace(":", "-") if ":" in settings.data else Path(settings.data).stem
+    name = f"{settings.attack}-{data}-n{settings.num_examples}-seed{settings.seed}"
+    if RunFolder.is_run(model):
+        return Path(model) / "attacks" / name
+    return Path("attacks") / f"{Path(model).name}-{name}"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  advcl attack --attack textfooler --model runs/vanilla_sst2 --data sst2:test --num-examples 1000 --seed 0\n\n"
+    "  advcl attack -a pwws -m runs/vanilla_sst2 -d sst2:test --num-examples 1000 --shard 2/8   # one of 8 jobs\n\n"
+    "  advcl attack -a bae -m runs/vanilla_sst2 -d sst2:test --mlm models/my-mlm --json "
+    "| jq .summary.attack_success_rate",
+)
+def attack(
+    attack: str = ATTACK_OPTION,
+    model: str = MODEL_OPTION,
+    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:test) or a labelled data file."),
+    num_examples: int = typer.Option(1000, "--num-examples", "-n", min=0,
+                                     help="Attack a seeded random sample of this size (0 = all)."),
+    seed: int = SEED_OPTION,
+    output: Path = typer.Option(None, "--output", "-o", help="Results folder [default: RUN/attacks/NAME, or "
+                                "attacks/NAME]. Run again on it to resume; shards share it."),
+    shard: str = SHARD_OPTION,
+    query_budget: int = QUERY_BUDGET_OPTION,
+    model_batch_size: int = BATCH_OPTION,
+    max_length: int = MAX_LENGTH_OPTION,
+    mlm: str = MLM_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
+    checkpoint: str = CHECKPOINT_OPTION,
+    device: str = DEVICE_OPTION,
+    runtime: str = RUNTIME_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Attack a classifier with a TextAttack recipe, offline, and print TextAttack's summary.
+
+    Every result (texts before and after, gold and predicted labels, queries, status) is appended to
+    results.jsonl in the output folder as soon as it is finished: an interrupted attack, run again, continues
+    where it stopped, and shards (--shard K/N, each its own job) fill the same folder; run without --shard
+    afterwards for the summary of the whole sample. Resources come from `advcl resources build`; the report
+    names what stood in for the published ones (counter-fitted GloVe-50d, MiniLM for the Universal Sentence
+    Encoder). For a run folder, a complete attack is also recorded in its report.json under "attacks".
+    """
+    from advcl.attacks.runner import SUMMARY_LABELS, Shard, summarise, write_json
+    from advcl.attacks.session import execute, prepare, sample_rows
+    from advcl.errors import BadInput
+    from advcl.runs import RunFolder
+
+    if checkpoint not in ("best", "last"):
+        raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
+    shard_spec = Shard.parse(shard)
+    job = prepare(attack, model, data, num_examples=num_examples, seed=seed, query_budget=query_budget,
+                  model_batch_size=model_batch_size, max_length=max_length, mlm=mlm, output=output,
+                  default_output=lambda settings: default_folder(model, settings), shard=shard_spec,
+                  overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime)
+    rows = execute(job)
+    whole = sample_rows(job) if shard_spec.count == 1 else None
+    result = {**job.settings.as_dict(), "attack": job.description, "model": model, "checkpoint": job.settings.model,
+              "folder": str(job.folder), "shard": shard or None, "runtime": job.runtime, "summary": summarise(rows)}
+    if whole is not None:
+        write_json(job.folder / "summary.json", result)
+        if RunFolder.is_run(model):
+            run = RunFolder(model)
+            report = run.read_report()
+            entry = {k: result[k] for k in ("attack", "folder", "summary")}
+            report.setdefault("attacks", {})[f"{attack}:{data}"] = entry
+            run.write_report(report)
+    if as_json:
+        print_json(result)
+        return
+    summary = result["summary"]
+    title = f"{job.description} — {model} on {data}" + (f", shard {shard}" if shard else "")
+    print_table(title, ["metric", "value"], [[label, "n/a" if summary[key] is None else f"{summary[key]:g}"]
+                                             for key, label in SUMMARY_LABELS])
