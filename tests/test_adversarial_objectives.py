@@ -1,61 +1,82 @@
-"""FGSM / FGM / PGD adversarial training: recipes resolve, and a few steps lower the loss of a tiny model."""
+"""FGSM / FGM / PGD adversarial training against gradients computed by hand, and their recipe checks."""
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from advcl import plugins
-from advcl.config.validate import build
-from advcl.objectives.base import StepContext
+from advcl.config.validate import RecipeError, build
 from advcl.objectives.embedding_at import FGMTraining, FGSMTraining, PGDTraining
-from tiny_models import tiny_classifier
+from objective_helpers import Calls, assert_same_grads, dropout_free_classifier, grads, make_objective, run_step
+from objective_helpers import registry, watch_encoder  # noqa: F401  (registry: an autouse fixture)
+from tiny_models import tiny_batch
+
+BATCH = tiny_batch()
+MASK = BATCH["attention_mask"]
+IDS = BATCH["input_ids"]
 
 
-def toy_batch():
-    """Eight padded sentences; the label is whether token 11 occurs."""
-    generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(12, 100, (8, 7), generator=generator)
-    ids[::2, 3] = 11
-    lengths = torch.tensor([7, 5, 6, 7, 4, 7, 5, 6])
-    mask = (torch.arange(7) < lengths[:, None]).long()
-    return {"input_ids": ids * mask, "attention_mask": mask, "labels": torch.tensor([1, 0] * 4)}
-
-
-def clean_ce(model, batch):
-    model.eval()
-    with torch.no_grad():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    model.train()
-    return F.cross_entropy(logits, batch["labels"]).item()
+def ce_at(model, embeds):
+    """The batch's CE at ``inputs_embeds``, logits cast to float32 as the ``cross_entropy`` loss does."""
+    return F.cross_entropy(model(inputs_embeds=embeds, attention_mask=MASK).logits.float(), BATCH["labels"])
 
 
 @pytest.mark.parametrize(
-    "cls, perturber",
+    "name, options",
     [
-        (FGSMTraining, {"name": "fgsm", "eps": 0.01}),
-        (FGMTraining, {"name": "fgm", "eps": 0.5}),
-        (PGDTraining, {"name": "pgd", "eps": 0.5, "step_size": 0.2, "steps": 2}),
+        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": 0.01}, "adv_weight": 0.7}),
+        ("fgm_at", {"perturber": {"name": "fgm", "eps": 0.5}}),
     ],
 )
-def test_a_few_adversarial_steps_lower_the_loss(cls, perturber):
-    config = build(cls.Config, {"perturber": perturber}, "objective")
-    objective = cls(config, num_labels=2)
-    model = tiny_classifier(seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    batch = toy_batch()
-    before = clean_ce(model, batch)
-    logs = []
-    for step in range(8):
-        out = objective.step(batch, model, StepContext(step=step, total_steps=8, backward=lambda loss: loss.backward()))
-        out.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        logs.append(out.logs)
-    assert clean_ce(model, batch) < before
-    assert logs[-1]["ce"] + logs[-1]["ce_adv"] < logs[0]["ce"] + logs[0]["ce_adv"]
+def test_one_step_training_is_two_passes_with_the_gradient_of_clean_plus_adversarial_ce(name, options):
+    model = dropout_free_classifier().double()
+    objective = make_objective(name, model, **options)
+    calls = Calls()
+    with watch_encoder(model) as log:
+        run_step(objective, BATCH, model, calls=calls)
+    actual = grads(model)
+    assert (log.forwards, log.backward, calls.backward) == (2, 2, 2)
+
+    embeds = model.word_embeddings(IDS)
+    clean = ce_at(model, embeds)
+    (g,) = torch.autograd.grad(clean, embeds, retain_graph=True)
+    g = g * MASK.unsqueeze(-1)
+    eps = options["perturber"]["eps"]
+    delta = eps * (g.sign() if name == "fgsm_at" else g / g.flatten(1).norm(dim=1).view(-1, 1, 1))
+    assert torch.allclose(log.embeds[1] - log.embeds[0], delta, rtol=1e-9, atol=1e-12)
+    (clean + options.get("adv_weight", 1.0) * ce_at(model, model.word_embeddings(IDS) + delta)).backward()
+    assert_same_grads(actual, grads(model))
+
+
+@pytest.mark.parametrize("clean_weight", [0.0, 0.5])
+def test_pgd_training_is_k_attack_passes_then_the_ce_at_the_attack_point(clean_weight):
+    model = dropout_free_classifier().double()
+    pgd = {"name": "pgd", "eps": 0.3, "step_size": 0.1, "steps": 3}
+    objective = make_objective("pgd_at", model, perturber=pgd, clean_weight=clean_weight)
+    calls = Calls()
+    with watch_encoder(model) as log:
+        out = run_step(objective, BATCH, model, calls=calls)
+    actual = grads(model)
+    clean_pass = int(clean_weight > 0)
+    assert (log.forwards, calls.backward) == (clean_pass + 3 + 1, clean_pass + 1)
+
+    embeds = model.word_embeddings(IDS).detach()
+    delta = log.embeds[-1] - embeds
+    assert torch.all(delta.flatten(1).norm(dim=1) <= 0.3 + 1e-9) and torch.all(delta[~MASK.bool()] == 0)
+    adversarial = ce_at(model, model.word_embeddings(IDS) + delta)
+    assert adversarial > ce_at(model, embeds)
+    loss = adversarial + clean_weight * ce_at(model, model.word_embeddings(IDS))
+    assert out.loss.item() == pytest.approx(loss.item(), rel=1e-9)
+    loss.backward()
+    assert_same_grads(actual, grads(model))
 
 
 def test_each_objective_defaults_to_its_own_perturber():
     for cls, name in ((FGSMTraining, "fgsm"), (FGMTraining, "fgm"), (PGDTraining, "pgd")):
         assert build(cls.Config, {}, "objective").perturber.name == name
     assert plugins.registry().get("objective", "pgd_at").cls is PGDTraining
+
+
+def test_a_one_step_objective_refuses_a_multi_step_perturber():
+    with pytest.raises(RecipeError, match="'objective.perturber' must be a one-step perturber such as fgsm or fgm"):
+        build(FGSMTraining.Config, {"perturber": "pgd"}, "objective")

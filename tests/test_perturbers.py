@@ -5,12 +5,11 @@ import torch
 from torch.nn import functional as F
 
 from advcl.config.validate import RecipeError, build
-from advcl.errors import BadInput
 from advcl.perturbers import fgm, fgsm, pgd, smart
 from advcl.perturbers.fgm import FGM
 from advcl.perturbers.fgsm import FGSM
 from advcl.perturbers.freelb import FreeLBConfig, freelb_init, freelb_update
-from advcl.perturbers.matrix import matrix_perturbation, perturbed_embeddings
+from advcl.perturbers.matrix import matrix_gradient, matrix_perturbation
 from advcl.perturbers.pgd import PGD
 from advcl.perturbers.smart import SMART
 from tiny_models import tiny_batch, tiny_classifier
@@ -140,9 +139,14 @@ def test_pgd_linf_converges_to_the_clamped_optimum():
     assert torch.equal(delta, target.clamp(-eps, eps) * MASK.unsqueeze(-1))
 
 
-def test_pgd_rejects_an_empty_ball():
-    with pytest.raises(BadInput, match="eps > 0"):
-        PGD(PGD.Config(eps=0.0))
+@pytest.mark.parametrize(
+    ("cls", "options", "key"),
+    [(PGD, {"eps": 0.0}, "perturber.eps"), (PGD, {"steps": 0}, "perturber.steps"), (FGSM, {"eps": -0.1}, "perturber.eps"),
+     (FGM, {"eps": -1}, "perturber.eps"), (SMART, {"sigma": -1e-5}, "perturber.sigma")],
+)
+def test_nonsensical_perturber_options_are_recipe_errors_naming_the_key(cls, options, key):
+    with pytest.raises(RecipeError, match=f"'{key}' must"):
+        build(cls.Config, options, "perturber")
 
 
 def test_smart_without_noise_is_one_sign_step_of_size_eta(attack, fd_grad):
@@ -199,38 +203,67 @@ def test_freelb_update_takes_a_normalised_step_per_example_then_projects():
     assert torch.all(bounded[~REAL] == 0)
 
 
-def test_cat_matrix_perturbation_moves_only_rows_of_tokens_in_the_batch():
-    grad_w = torch.randn(100, 8)
-    r = matrix_perturbation(grad_w, BATCH["input_ids"], MASK, eps=1e-3)
-    present = set(BATCH["input_ids"][REAL].tolist())  # token 0 occurs at padding positions only
-    for row in range(100):
-        if row in present:
-            assert torch.equal(r[row], 1e-3 * grad_w[row].sign())
-        else:
-            assert torch.all(r[row] == 0)
+def test_one_step_perturbers_from_a_given_gradient_match_their_own_attack(attack):
+    _, embeds, loss_fn = attack
+    point = embeds.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(loss_fn(point), point)
+    for perturber in (FGSM(FGSM.Config(eps=0.01)), FGM(FGM.Config(eps=0.3)), FGM(FGM.Config(eps=0.3, scope="token"))):
+        expected = perturber(loss_fn, embeds, MASK)
+        assert torch.allclose(perturber.from_gradient(grad, MASK), expected, rtol=1e-12, atol=0)
+        assert torch.allclose(perturber.from_gradient(7.5 * grad, MASK), expected, rtol=1e-12, atol=0)  # any loss scale
 
 
-def test_cat_matrix_perturbation_ascends_ce_and_leaves_w_unchanged():
-    model = tiny_classifier(seed=1).eval()
+def test_an_overflowed_gradient_gives_a_finite_perturbation():
+    """A loss-scaled fp16 backward overflows while the GradScaler searches its scale (that step is skipped)."""
+    grad = torch.randn(2, 6, 4)
+    grad[0, 1, 2], grad[1, 0, 0] = float("inf"), float("nan")
+    for perturber in (FGSM(), FGM()):
+        assert torch.isfinite(perturber.from_gradient(grad, MASK)).all()
+    assert torch.isfinite(matrix_perturbation(grad, BATCH["input_ids"], MASK, 1e-3, "l2")).all()
+
+
+def cat_setup(seed=1):
+    """A tiny BERT, the clean CE's gradient w.r.t. the lookups E and (independently) w.r.t. the matrix W."""
+    model = tiny_classifier(seed=seed).double().eval()
     embedding = model.word_embeddings
-    before = embedding.weight.detach().clone()
     ids = BATCH["input_ids"]
-    ce = F.cross_entropy(model(input_ids=ids, attention_mask=MASK).logits, BATCH["labels"])
-    (grad_w,) = torch.autograd.grad(ce, embedding.weight)
-    r = matrix_perturbation(grad_w, ids, MASK, eps=1e-2)
-    assert torch.equal(r[0], torch.zeros(32))  # the padding token's row
+    embeds = embedding(ids)
+    ce = F.cross_entropy(model(inputs_embeds=embeds, attention_mask=MASK).logits, BATCH["labels"])
+    grad_embeds, grad_w = torch.autograd.grad(ce, [embeds, embedding.weight])
+    return model, ce, grad_embeds, grad_w
 
-    adv_embeds = perturbed_embeddings(ids, embedding, r)
-    shift = (adv_embeds - embedding.weight[ids]).detach()
-    assert torch.equal(shift[0, 1], shift[0, 3])  # token 7 twice: one perturbation
-    assert torch.all(shift[~REAL] == 0)
-    assert torch.allclose(shift[REAL].abs(), torch.full_like(shift[REAL], 1e-2))
 
-    adv_ce = F.cross_entropy(model(inputs_embeds=adv_embeds, attention_mask=MASK).logits, BATCH["labels"])
+def test_cat_matrix_gradient_is_autograds_gradient_on_the_rows_of_tokens_in_the_batch():
+    _, _, grad_embeds, grad_w = cat_setup()
+    rows, grad_rows, _ = matrix_gradient(grad_embeds, BATCH["input_ids"], MASK)
+    assert rows.tolist() == sorted(set(BATCH["input_ids"][REAL].tolist()))  # token 0 occurs at padding only
+    assert torch.allclose(grad_rows, grad_w[rows], rtol=1e-10, atol=1e-15)
+    absent = torch.ones(len(grad_w), dtype=torch.bool)
+    absent[rows] = False
+    assert torch.all(grad_w[absent] == 0)  # so r = ε·sign(∇_W) moves no other row
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_cat_matrix_perturbation_is_the_lookup_in_w_plus_r(norm):
+    model, ce, grad_embeds, grad_w = cat_setup()
+    weight = model.word_embeddings.weight
+    before = weight.detach().clone()
+    eps = 1e-2
+    r = eps * (grad_w.sign() if norm == "linf" else grad_w / grad_w.norm())  # the paper's r on the whole matrix
+    ids = BATCH["input_ids"]
+    delta = matrix_perturbation(grad_embeds, ids, MASK, eps, norm)
+    assert torch.allclose(delta[REAL], r[ids][REAL], rtol=1e-10, atol=1e-15)
+    assert torch.all(delta[~REAL] == 0)
+    assert torch.equal(delta[0, 1], delta[0, 3])  # token 7 twice: one perturbation
+    if norm == "linf":
+        assert torch.all(delta[REAL].abs() == eps)
+
+    adv_ce = F.cross_entropy(model(inputs_embeds=model.word_embeddings(ids) + delta, attention_mask=MASK).logits,
+                             BATCH["labels"])
     adv_ce.backward()
     assert adv_ce > ce
-    assert torch.equal(embedding.weight.detach(), before)
-    assert embedding.weight.grad[ids[REAL]].abs().sum() > 0
+    assert torch.equal(weight.detach(), before)
+    assert weight.grad[ids[REAL]].abs().sum() > 0
 
 
 @pytest.mark.parametrize("module, cls", [(fgsm, FGSM), (fgm, FGM), (pgd, PGD), (smart, SMART)])

@@ -1,32 +1,79 @@
-"""Adversarial training on input embeddings: ``L = CE(E) + w·CE(E + δ)`` with δ from a perturber.
+"""Adversarial training on the input embeddings: the FGSM, FGM and PGD baselines of ../shared/methods.md.
 
-The FGSM (Goodfellow et al. 2015), FGM (Miyato et al. 2017) and PGD (Madry et al. 2018) baselines of
-../shared/methods.md, "Perturbers": each is this objective with its own default perturber; δ is computed
-with gradients w.r.t. δ only, then the clean and adversarial losses train the model in one backward.
+- ``fgsm_at`` (Goodfellow et al. 2015) and ``fgm_at`` (Miyato et al. 2017): ``L = CE(E) + w·CE(E + δ)`` with δ one
+  step along ``∇_E CE`` at the clean input; that gradient comes from the clean loss's own backward pass
+  (:func:`advcl.objectives.adversarial_pair.adversarial_pair`), so a step is two forward and two backward passes.
+- ``pgd_at`` (Madry et al. 2018): ``L = CE(E + δ) + w_clean·CE(E)``, δ from K steps of projected gradient ascent
+  (gradients w.r.t. δ only); Madry's min-max trains on the adversarial loss alone (``w_clean = 0``), so a step is
+  K attack passes plus one training pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from advcl.config.ranges import not_negative
 from advcl.config.validate import component
 from advcl.hookspecs import hookimpl
 from advcl.modeling.encoder import model_inputs
+from advcl.objectives.adversarial_pair import adversarial_pair, require_one_step
 from advcl.objectives.base import Objective, StepOutput, create
 
 
-def _config(default_perturber: str) -> type:
+def _one_step_config(default_perturber: str) -> type:
     @dataclass
     class Config:
         perturber: object = component("perturber", default_perturber)
         loss: object = component("loss", "cross_entropy")
         adv_weight: float = 1.0  # w
 
+        def __post_init__(self):
+            require_one_step(self.perturber)  # multi-step attacks: pgd_at
+            not_negative("objective.adv_weight", self.adv_weight)
+
     return Config
 
 
-class EmbeddingAdversarialTraining(Objective):
-    """Clean CE plus the CE of the same batch with ``inputs_embeds = W[input_ids] + δ``."""
+class OneStepAdversarialTraining(Objective):
+    """Clean CE plus the CE of the same batch at ``inputs_embeds = W[input_ids] + δ``, δ one gradient step."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.perturber = create(config.perturber)
+        self.loss = create(config.loss)
+
+    def step(self, batch, model, ctx):
+        def perturb(grad, input_ids, attention_mask):
+            return self.perturber.from_gradient(grad, attention_mask)
+
+        pair = adversarial_pair(batch, model, self.loss, perturb, ctx, clean_weight=1.0)
+        loss = self.config.adv_weight * pair.ce_adv + pair.ce.detach()  # the clean CE's backward is done
+        return StepOutput(loss, {"ce": pair.ce.item(), "ce_adv": pair.ce_adv.item()})
+
+
+class FGSMTraining(OneStepAdversarialTraining):
+    name = "fgsm_at"
+    Config = _one_step_config("fgsm")
+
+
+class FGMTraining(OneStepAdversarialTraining):
+    name = "fgm_at"
+    Config = _one_step_config("fgm")
+
+
+class PGDTraining(Objective):
+    """Madry's min-max: the CE at the PGD-K point of the ε-ball, plus an optional clean CE (weight 0 by default)."""
+
+    name = "pgd_at"
+
+    @dataclass
+    class Config:
+        perturber: object = component("perturber", "pgd")
+        loss: object = component("loss", "cross_entropy")
+        clean_weight: float = 0.0  # w_clean
+
+        def __post_init__(self):
+            not_negative("objective.clean_weight", self.clean_weight)
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -35,31 +82,20 @@ class EmbeddingAdversarialTraining(Objective):
 
     def step(self, batch, model, ctx):
         inputs = model_inputs(batch)
-        embeds = model.word_embeddings(inputs.pop("input_ids"))
+        input_ids = inputs.pop("input_ids")
 
         def task_loss(inputs_embeds):
             return self.loss(model(inputs_embeds=inputs_embeds, **inputs).logits, batch["labels"])
 
-        clean = task_loss(embeds)
-        delta = self.perturber(task_loss, embeds, inputs["attention_mask"])
-        adversarial = task_loss(embeds + delta)
-        loss = clean + self.config.adv_weight * adversarial
-        return StepOutput(loss, {"ce": clean.item(), "ce_adv": adversarial.item()})
-
-
-class FGSMTraining(EmbeddingAdversarialTraining):
-    name = "fgsm_at"
-    Config = _config("fgsm")
-
-
-class FGMTraining(EmbeddingAdversarialTraining):
-    name = "fgm_at"
-    Config = _config("fgm")
-
-
-class PGDTraining(EmbeddingAdversarialTraining):
-    name = "pgd_at"
-    Config = _config("pgd")
+        clean_part, logs = 0.0, {}
+        if self.config.clean_weight > 0:  # backpropagated now, so that its graph is gone before the attack
+            clean = task_loss(model.word_embeddings(input_ids))
+            ctx.backward(self.config.clean_weight * clean)
+            clean_part, logs["ce"] = self.config.clean_weight * clean.item(), clean.item()
+        delta = self.perturber(task_loss, model.word_embeddings(input_ids).detach(), inputs["attention_mask"])
+        adversarial = task_loss(model.word_embeddings(input_ids) + delta)
+        logs["ce_adv"] = adversarial.item()
+        return StepOutput(adversarial + clean_part, logs)
 
 
 @hookimpl

@@ -5,6 +5,10 @@ clean word-embedding lookups ``E = W[input_ids]`` (what Hugging Face models take
 returned δ is detached, has the shape of ``embeds`` and is exactly zero at padding positions. A perturber
 differentiates with respect to δ only (``torch.autograd.grad``), so no parameter's ``.grad`` is touched
 (../shared/methods.md: "perturbations are computed with gradients detached from parameter updates").
+
+One-step perturbers (FGSM, FGM) are a function of one gradient at δ = 0, ``∇_E L``; they also take that gradient
+directly (:meth:`OneStepPerturber.from_gradient`), so that an objective can read ``∇_E L`` off the backward pass
+that already computes its parameter gradients instead of paying for another one.
 """
 
 from __future__ import annotations
@@ -36,3 +40,17 @@ class Perturber:
 
     def __call__(self, loss_fn: LossFn, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+
+class OneStepPerturber(Perturber):
+    """A perturber that is a function of ``∇_E L`` at δ = 0 alone: ``δ = from_gradient(∇_E L, attention_mask)``.
+
+    Any positive rescaling of the gradient (a loss weight, gradient accumulation, a mixed-precision loss scale)
+    gives the same δ.
+    """
+
+    def from_gradient(self, grad: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, loss_fn, embeds, attention_mask):
+        return self.from_gradient(loss_gradient(loss_fn, embeds, torch.zeros_like(embeds)), attention_mask)

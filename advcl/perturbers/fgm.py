@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from advcl.config.ranges import not_negative
 from advcl.hookspecs import hookimpl
-from advcl.perturbers.base import Perturber
-from advcl.perturbers.norms import Scope
-from advcl.perturbers.pgd import projected_gradient_ascent
+from advcl.perturbers.base import OneStepPerturber
+from advcl.perturbers.norms import Scope, ascent_direction
 
 
-class FGM(Perturber):
+class FGM(OneStepPerturber):
     """One l2-normalised gradient step of length ε per example (or per token). Default ε = 0.1 (SCAL's grid 0.1-0.5)."""
 
     name = "fgm"
@@ -24,12 +24,11 @@ class FGM(Perturber):
         eps: float = 0.1
         scope: Scope = "sentence"
 
-    def __call__(self, loss_fn, embeds, attention_mask):
-        eps = self.config.eps
-        return projected_gradient_ascent(
-            loss_fn, embeds, attention_mask, eps=eps, step_size=eps, steps=1,
-            norm="l2", scope=self.config.scope, random_init=False,
-        )
+        def __post_init__(self):
+            not_negative("perturber.eps", self.eps)
+
+    def from_gradient(self, grad, attention_mask):
+        return self.config.eps * ascent_direction(grad.detach(), attention_mask, "l2", self.config.scope)
 
 
 @hookimpl

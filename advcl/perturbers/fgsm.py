@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from advcl.config.ranges import not_negative
 from advcl.hookspecs import hookimpl
-from advcl.perturbers.base import Perturber
-from advcl.perturbers.pgd import projected_gradient_ascent
+from advcl.perturbers.base import OneStepPerturber
+from advcl.perturbers.norms import ascent_direction
 
 
-class FGSM(Perturber):
+class FGSM(OneStepPerturber):
     """One l∞ step of size ε from zero: each coordinate of each real token moves by exactly ±ε (0 where ∇ = 0)."""
 
     name = "fgsm"
@@ -21,12 +22,11 @@ class FGSM(Perturber):
     class Config:
         eps: float = 1e-3
 
-    def __call__(self, loss_fn, embeds, attention_mask):
-        eps = self.config.eps
-        return projected_gradient_ascent(
-            loss_fn, embeds, attention_mask, eps=eps, step_size=eps, steps=1,
-            norm="linf", scope="sentence", random_init=False,
-        )
+        def __post_init__(self):
+            not_negative("perturber.eps", self.eps)
+
+    def from_gradient(self, grad, attention_mask):
+        return self.config.eps * ascent_direction(grad.detach(), attention_mask, "linf", "sentence")
 
 
 @hookimpl

@@ -14,18 +14,25 @@ from dataclasses import dataclass
 
 import torch
 
+from advcl.config.ranges import at_least, not_negative
 from advcl.perturbers.norms import Norm, ascent_step, token_mask
 
 
 @dataclass
 class FreeLBConfig:
-    """FreeLB's knobs, to nest in an objective's Config. Defaults: CARL's SST-2 setting (Table 1)."""
+    """FreeLB's knobs, nested in an objective's Config as its ``freelb`` table. Defaults: CARL's SST-2 setting (Table 1)."""
 
     init_mag: float = 0.6  # γ
     step_size: float = 0.1  # α
     steps: int = 2  # K
     eps: float = 0.0  # 0: unbounded
     norm: Norm = "l2"
+
+    def __post_init__(self):
+        not_negative("objective.freelb.init_mag", self.init_mag)
+        not_negative("objective.freelb.step_size", self.step_size)
+        at_least("objective.freelb.steps", self.steps, 1)
+        not_negative("objective.freelb.eps", self.eps)
 
 
 def freelb_init(embeds: torch.Tensor, attention_mask: torch.Tensor, init_mag: float) -> torch.Tensor:

@@ -33,9 +33,12 @@ def ascent_direction(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Nor
 
     l2: ``g / ‖g‖₂`` per scope (a zero gradient gives a zero direction). l∞: ``sign(g)``, the maximiser of
     ``⟨g, v⟩`` over the unit l∞ ball (Goodfellow et al. 2015; Madry et al. 2018).
+
+    Non-finite entries count as zero: a gradient read off a loss-scaled fp16 backward overflows while the
+    GradScaler searches its scale, and that optimizer step is skipped anyway; δ must stay finite meanwhile.
     """
     mask = token_mask(attention_mask, grad)
-    grad = grad * mask
+    grad = torch.nan_to_num(grad * mask, nan=0.0, posinf=0.0, neginf=0.0)
     if norm == "linf":
         return grad.sign()
     return grad / l2_norm(grad, scope).clamp_min(torch.finfo(grad.dtype).tiny)

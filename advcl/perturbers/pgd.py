@@ -1,7 +1,8 @@
 """PGD-K (Madry et al. 2018): a random start in the ε-ball, then K steps ``δ ← Π_ε(δ + α·∇L/‖∇L‖)``.
 
-../shared/methods.md, "Perturbers / PGD-K". FGSM and FGM are its one-step special cases
-(no random start, ``α = ε``) and are built on :func:`projected_gradient_ascent`.
+../shared/methods.md, "Perturbers / PGD-K". FGSM and FGM are its one-step special cases (no random start,
+``α = ε``, for which the projection is the identity); they are written as functions of the gradient
+(:class:`advcl.perturbers.base.OneStepPerturber`) so that objectives can reuse a gradient they already have.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from advcl.errors import BadInput
+from advcl.config.ranges import at_least, not_negative, positive
 from advcl.hookspecs import hookimpl
 from advcl.perturbers.base import LossFn, Perturber, loss_gradient
 from advcl.perturbers.norms import Norm, Scope, ascent_step, random_in_ball
@@ -54,10 +55,10 @@ class PGD(Perturber):
         scope: Scope = "sentence"
         random_init: bool = True
 
-    def __init__(self, config=None):
-        super().__init__(config)
-        if self.config.eps <= 0 or self.config.steps < 1:
-            raise BadInput(f"pgd needs eps > 0 and steps >= 1, got eps={self.config.eps}, steps={self.config.steps}")
+        def __post_init__(self):
+            positive("perturber.eps", self.eps)
+            not_negative("perturber.step_size", self.step_size)
+            at_least("perturber.steps", self.steps, 1)
 
     def __call__(self, loss_fn, embeds, attention_mask):
         c = self.config

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from advcl.config.ranges import not_negative
 from advcl.hookspecs import hookimpl
 from advcl.perturbers.base import Perturber, loss_gradient
 from advcl.perturbers.norms import Norm, Scope, ascent_step, token_mask
@@ -32,6 +33,10 @@ class SMART(Perturber):
         step_size: float = 1e-3
         norm: Norm = "linf"
         scope: Scope = "token"
+
+        def __post_init__(self):
+            not_negative("perturber.sigma", self.sigma)
+            not_negative("perturber.step_size", self.step_size)
 
     def __call__(self, loss_fn, embeds, attention_mask):
         c = self.config

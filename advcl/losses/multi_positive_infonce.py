@@ -1,0 +1,48 @@
+"""InfoNCE with several positives per anchor (RobustSentEmbed, Rafiei Asl et al. 2024, eq. 9-10).
+
+../shared/methods.md, "RobustSentEmbed": ``L_con(z, P, N) = −log Σ_{p∈P} e^{sim(z,p)/τ} / Σ_{q∈P∪N} e^{sim(z,q)/τ}``.
+The negatives of anchor i are "the positive pairs from other sentences in the same batch" (§3.2): every row
+k ≠ i of every view passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from advcl.hookspecs import hookimpl
+from advcl.losses.infonce import cosine_logits
+
+
+class MultiPositiveInfoNCE(nn.Module):
+    """Anchor ``z_i`` against m views of the batch: row i of each view is a positive, all other rows negatives.
+
+    Expects the anchors (N, dim) and m ≥ 1 views (N, dim) each, row i of every view belonging to sentence i.
+    With one view it is :class:`advcl.losses.infonce.InfoNCE`. RobustSentEmbed's eq. 10 uses
+    ``loss(z, z⁺, z_adv)`` (two positives, 2N − 2 negatives) and ``loss(z_adv, z⁺)``.
+
+    >>> loss = MultiPositiveInfoNCE()(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))
+    """
+
+    name = "multi_positive_infonce"
+
+    @dataclass
+    class Config:
+        temperature: float = 0.05
+
+    def __init__(self, config: Config | None = None):
+        super().__init__()
+        self.config = config or self.Config()
+
+    def forward(self, anchors: torch.Tensor, *views: torch.Tensor) -> torch.Tensor:
+        logits = cosine_logits(anchors, torch.cat(views), self.config.temperature)  # (N, m·N)
+        n = len(anchors)
+        own_rows = torch.arange(n, device=logits.device)[:, None] + n * torch.arange(len(views), device=logits.device)
+        return (logits.logsumexp(1) - logits.gather(1, own_rows).logsumexp(1)).mean()
+
+
+@hookimpl
+def register_losses(register):
+    register(MultiPositiveInfoNCE)

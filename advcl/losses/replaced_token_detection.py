@@ -1,0 +1,78 @@
+"""Replaced-token detection conditioned on a sentence embedding (RobustSentEmbed, Rafiei Asl et al. 2024, eq. 8).
+
+ELECTRA's discriminator task (Clark et al. 2020) in the conditional form of DiffCSE (Chuang et al. 2022): a
+discriminator D reads the edited sentence x'' (a masked LM's fills, :func:`advcl.modeling.mlm.replace_tokens`)
+with the encoder's sentence embedding h in place of its first token, and predicts for every token whether it
+was replaced. RobustSentEmbed feeds D the *perturbed* embeddings ``X_adv = X'' + η``. Eq. 8 as printed gives
+``−log D`` to the kept tokens and ``−log(1 − D)`` to the replaced ones while D is the probability of
+"replaced": the indicator cases are swapped (../shared/methods.md). Here, with D = P(replaced):
+
+    L_RTD = mean_j [ −1(x''_j ≠ x_j)·log D_j − 1(x''_j = x_j)·log(1 − D_j) ]
+
+over the real positions after the first (that one holds h). The paper sums over tokens and sentences; the mean
+keeps λ₂ = 0.005 independent of batch size and length, as DiffCSE's λ (the same 0.005) is.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from advcl.hookspecs import hookimpl
+
+
+class ReplacedTokenDetection(nn.Module):
+    """Binary cross-entropy of a per-token "replaced?" classifier on top of a discriminator encoder.
+
+    Built with ``encoder``, a Hugging Face base model (``model.hf.bert``): D is a copy of it (RobustSentEmbed's
+    "PLM-based discriminator", starting from the encoder's weights) plus a linear scorer; both are trained
+    and checkpointed with the loss. ``forward(edited_ids, perturbation, sentence, replaced, attention_mask,
+    token_type_ids)``: ``perturbation`` (η, shaped like the embeddings; zeros for none) is added to D's
+    word-embedding lookups of ``edited_ids``; ``sentence`` (batch, dim) is h, whose gradient reaches the encoder being trained.
+
+    >>> from transformers import BertConfig, BertModel
+    >>> rtd = ReplacedTokenDetection(encoder=BertModel(BertConfig(hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, vocab_size=20)))
+    >>> ids, mask = torch.randint(20, (2, 5)), torch.ones(2, 5)
+    >>> loss = rtd(ids, torch.zeros(2, 5, 8), torch.randn(2, 8), torch.rand(2, 5) < 0.2, mask)
+    """
+
+    name = "replaced_token_detection"
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, config: Config | None = None, *, encoder: nn.Module):
+        super().__init__()
+        self.config = config or self.Config()
+        self.discriminator = copy.deepcopy(encoder)
+        self.discriminator.pooler = None  # D scores tokens; an unused pooler would get no gradient
+        self.scorer = nn.Linear(encoder.config.hidden_size, 1)
+
+    def forward(
+        self,
+        edited_ids: torch.Tensor,
+        perturbation: torch.Tensor,
+        sentence: torch.Tensor,
+        replaced: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        embeds = self.discriminator.get_input_embeddings()(edited_ids) + perturbation  # X_adv = X'' + η
+        embeds = torch.cat([sentence.unsqueeze(1).to(embeds.dtype), embeds[:, 1:]], dim=1)
+        states = self.discriminator(
+            inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        scored = attention_mask.bool() & (torch.arange(attention_mask.shape[1], device=attention_mask.device) > 0)
+        logits = self.scorer(states[scored]).squeeze(-1)
+        return F.binary_cross_entropy_with_logits(logits.float(), replaced[scored].float())
+
+
+@hookimpl
+def register_losses(register):
+    register(ReplacedTokenDetection)

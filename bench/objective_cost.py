@@ -1,0 +1,276 @@
+"""Training-step time and peak memory of every objective relative to vanilla (prints one JSON object).
+
+    python bench/objective_cost.py [--batches 4] [--repeats 3] [--batch-size 32] [--threads 2]
+
+The shipped all-MiniLM-L6-v2 encoder, on CPU, on real SST-2 training sentences (length 64, batch 32 by
+default); every objective trains on the same batches in the same order.
+
+Time: all objectives run in one process, each on its own copy of the encoder with its own AdamW, after one
+warm-up step. Every timed batch is stepped ``repeats`` times by every objective, in a fresh random order of the
+objectives each time; an objective's time is the sum over the batches of its fastest step on each. On cores
+shared with other work the fastest repeat is the one least disturbed by it; every objective is timed on the
+same batches. A step is what the engine does: ``objective.step``, the engine's backward of the returned loss,
+gradient clipping, ``AdamW.step``, ``zero_grad``. Reported: wall time of the whole step (``step_s``), of its
+forward/backward part alone (``fwd_bwd_s``, the optimizer update excluded), the step's CPU time over all threads
+(``cpu_s``), and ratios to vanilla. Targets (issue 3): one-step methods ≤ 2.05×, K-step methods ≤ 1.05·(K+1)×,
+judged on ``step_x``.
+
+Memory: one fresh process per objective. After one warm-up step (AdamW's state exists, the allocator has seen a
+step), the kernel's peak-RSS mark is reset (``/proc/self/clear_refs``), then two steps run; ``peak_mib`` is the
+process's peak resident memory over them (VmHWM: weights, gradients, optimizer state, activations, Python) and
+``step_mib`` that peak minus the resident memory before them (what a step adds). glibc malloc is told to serve
+every block over 64 KiB with mmap (``MALLOC_MMAP_THRESHOLD_``), so freed tensors go back to the kernel and
+resident memory follows live tensors, not the allocator's cache. Target: peak ≤ 1.15× vanilla's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from advcl.config.validate import build
+from advcl.data.catalogue import load_data
+from advcl.data.dataset import Columns
+from advcl.engine.optim import build_optimizer
+from advcl.modeling.encoder import EncoderClassifier
+from advcl.modeling.loading import load_classifier, load_tokenizer, resolve_model_path
+from advcl.objectives.base import Objective, StepContext
+from advcl.objectives.carl import CARL
+from advcl.objectives.cat import CAT
+from advcl.objectives.embedding_at import FGMTraining, FGSMTraining, PGDTraining
+from advcl.objectives.freelb import FreeLBTraining
+from advcl.objectives.rar import RAR
+from advcl.objectives.scal import SCAL
+from advcl.objectives.smart import SMARTTraining
+from advcl.objectives.vanilla import Vanilla
+
+MODEL = "all-MiniLM-L6-v2"
+MAX_LENGTH = 64
+SEED = 0
+
+
+@dataclass
+class Case:
+    """One objective as benchmarked: its class, recipe options, and its time target (× vanilla) if it has one."""
+
+    label: str
+    cls: type[Objective]
+    options: dict = field(default_factory=dict)
+    passes: str = ""
+    target: float | None = None
+
+
+def k_step_target(k: int) -> float:
+    return round(1.05 * (k + 1), 4)
+
+
+CASES = [
+    Case("vanilla", Vanilla, passes="1 fwd + 1 bwd"),
+    Case("fgsm_at", FGSMTraining, passes="2 fwd + 2 bwd", target=2.05),
+    Case("fgm_at", FGMTraining, passes="2 fwd + 2 bwd", target=2.05),
+    Case("scal", SCAL, passes="2 fwd + 2 bwd + 1 input-only bwd (L_ct through both views)", target=2.05),
+    Case("scal(detach_clean_view)", SCAL, {"detach_clean_view": True}, "2 fwd + 2 bwd", target=2.05),
+    Case("cat", CAT, passes="2 fwd + 2 bwd + 1 input-only bwd (L_ctr through both views)", target=2.05),
+    Case("cat(detach_clean_view)", CAT, {"detach_clean_view": True}, "2 fwd + 2 bwd", target=2.05),
+    Case("pgd_at", PGDTraining, passes="K=3: 3 fwd + 3 input-only bwd (attack) + 1 fwd + 1 bwd", target=k_step_target(3)),
+    Case("freelb", FreeLBTraining, passes="K=2: 2 fwd + 2 bwd", target=k_step_target(2)),
+    Case("carl", CARL, {"contrast": {"num_negatives": 16000}},
+         "K=2: 2 fwd + 2 bwd, + clean fwd + bwd for L_D (banks full, L_D on)", target=k_step_target(2)),
+    Case("rar", RAR, passes="K=2: 2 fwd + 2 bwd, + the vocabulary decoder on the last pass", target=k_step_target(2)),
+    Case("smart", SMARTTraining, passes="3 fwd + 1 input-only bwd + 2 bwd (no target in the issue)"),
+]
+
+
+def sst2_batches(tokenizer, count: int, batch_size: int) -> tuple[list[dict], int]:
+    """``count`` batches of real SST-2 training sentences (a seeded draw) and the size of the training set."""
+    train = load_data("sst2:train", Columns("text", "", "label"))
+    order = torch.randperm(len(train.texts), generator=torch.Generator().manual_seed(SEED)).tolist()
+    batches = []
+    for b in range(count):
+        indices = order[b * batch_size : (b + 1) * batch_size]
+        encoded = tokenizer([train.texts[i] for i in indices], truncation=True, max_length=MAX_LENGTH,
+                            padding=True, return_tensors="pt")
+        batch = {k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded}
+        batch["labels"] = torch.tensor([train.labels[i] for i in indices])
+        batch["index"] = torch.tensor(indices)
+        batches.append(batch)
+    return batches, len(train.texts)
+
+
+def build_case(case: Case, model: EncoderClassifier, num_train_examples: int) -> Objective:
+    objective = case.cls(build(case.cls.Config, case.options, "objective"), model=model, num_labels=2,
+                         num_train_examples=num_train_examples)
+    if isinstance(objective, CARL):  # steady state after the first epoch: full banks, so L_D is on
+        bank = objective.contrast
+        generator = torch.Generator().manual_seed(SEED)
+        for rows in (bank.bank_orig, bank.bank_adv):
+            rows.copy_(torch.nn.functional.normalize(torch.randn(rows.shape, generator=generator), dim=-1))
+        bank.bank_labels.copy_(torch.randint(0, 2, bank.bank_labels.shape, generator=generator))
+    return objective
+
+
+class Runner:
+    """One objective, its own copy of the encoder and its own AdamW, stepped as the engine steps it."""
+
+    def __init__(self, case: Case, num_train_examples: int):
+        hf, _, _ = load_classifier(MODEL, ["negative", "positive"])
+        self.model = EncoderClassifier(hf).train()
+        self.objective = build_case(case, self.model, num_train_examples).train()
+        self.optimizer = build_optimizer([self.model, self.objective], 2e-5, 0.01)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.steps = 0
+
+    def step(self, batch: dict) -> tuple[float, float, float]:
+        """Seconds: (whole step, its forward/backward part) of wall-clock time, and the whole step's CPU time."""
+        ctx = StepContext(step=self.steps, total_steps=1_000_000, backward=lambda loss: loss.backward())
+        started, cpu_started = time.perf_counter(), time.process_time()
+        out = self.objective.step(batch, self.model, ctx)
+        out.loss.backward()
+        computed = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.steps += 1
+        return time.perf_counter() - started, computed - started, time.process_time() - cpu_started
+
+
+def time_all(num_batches: int, repeats: int, batch_size: int) -> dict:
+    """Per objective: the sum over the batches of the fastest of ``repeats`` steps on each (wall, fwd/bwd, CPU)."""
+    batches, num_train = sst2_batches(load_tokenizer(resolve_model_path(MODEL)), num_batches + 1, batch_size)
+    runners = [Runner(case, num_train) for case in CASES]
+    for runner in runners:
+        runner.step(batches[0])  # warm-up
+    samples = {(case.label, b): [] for case in CASES for b in range(1, num_batches + 1)}
+    shuffle = random.Random(SEED)
+    for _ in range(repeats):
+        for b in range(1, num_batches + 1):
+            order = list(zip(CASES, runners))
+            shuffle.shuffle(order)  # no objective always runs right after another
+            for case, runner in order:
+                samples[case.label, b].append(runner.step(batches[b]))
+    best = {
+        case.label: [sum(min(s[k] for s in samples[case.label, b]) for b in range(1, num_batches + 1)) for k in range(3)]
+        for case in CASES
+    }
+    timed = batches[1:]
+    return {"best": best, "mean_real_tokens_per_batch": statistics.mean(int(b["attention_mask"].sum()) for b in timed),
+            "mean_padded_length": statistics.mean(b["input_ids"].shape[1] for b in timed)}
+
+
+def _status_kib(field_name: str) -> int:
+    return int(re.search(rf"{field_name}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
+
+
+def memory_of(label: str, batch_size: int) -> dict:
+    """In this (fresh) process: resident memory before and peak over two steps after a warm-up step."""
+    case = next(c for c in CASES if c.label == label)
+    batches, num_train = sst2_batches(load_tokenizer(resolve_model_path(MODEL)), 3, batch_size)
+    runner = Runner(case, num_train)
+    runner.step(batches[0])
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset VmHWM to the current resident size
+    before = _status_kib("VmRSS")
+    for batch in batches[1:]:
+        runner.step(batch)
+    peak = _status_kib("VmHWM")
+    return {"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024}
+
+
+def measure_memory(batch_size: int, threads: int) -> dict:
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": str(threads)}
+    found = {}
+    for case in CASES:
+        done = subprocess.run(
+            [sys.executable, __file__, "--memory-of", case.label,
+             "--batch-size", str(batch_size), "--threads", str(threads)],
+            capture_output=True, text=True, env=env, check=True,
+        )
+        found[case.label] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def machine(threads: int) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    load = os.getloadavg()
+    return {"cpu": cpu, "cores_visible": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
+            "python": platform.python_version(), "load_average_1_5_15": [round(x, 2) for x in load]}
+
+
+def report(num_batches: int, repeats: int, batch_size: int, threads: int) -> dict:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    timing = time_all(num_batches, repeats, batch_size)
+    memory = measure_memory(batch_size, threads)
+    base_step, base_compute, base_cpu = timing["best"]["vanilla"]
+    base_memory = memory["vanilla"]
+    rows = {}
+    for case in CASES:
+        step_s, fwd_bwd_s, cpu_s = timing["best"][case.label]
+        mem = memory[case.label]
+        row = {
+            "passes": case.passes,
+            "step_s": round(step_s, 4),
+            "fwd_bwd_s": round(fwd_bwd_s, 4),
+            "cpu_s": round(cpu_s, 4),
+            "step_x": round(step_s / base_step, 3),
+            "fwd_bwd_x": round(fwd_bwd_s / base_compute, 3),
+            "cpu_x": round(cpu_s / base_cpu, 3),
+            "peak_mib": round(mem["peak_mib"], 1),
+            "step_mib": round(mem["step_mib"], 1),
+            "peak_x": round(mem["peak_mib"] / base_memory["peak_mib"], 3),
+            "step_mem_x": round(mem["step_mib"] / base_memory["step_mib"], 3),
+        }
+        if case.target is not None:
+            row["time_target_x"] = case.target
+            row["meets_time_target"] = row["step_x"] <= case.target
+        if case.label != "vanilla":
+            row["meets_memory_target"] = row["peak_x"] <= 1.15
+        rows[case.label] = row
+    return {
+        "benchmark": "objective_cost",
+        "model": MODEL,
+        "data": "sst2:train (seeded draw)",
+        "batch_size": batch_size,
+        "max_length": MAX_LENGTH,
+        "timed_batches": num_batches,
+        "repeats_per_batch": repeats,
+        "mean_real_tokens_per_batch": round(timing["mean_real_tokens_per_batch"], 1),
+        "mean_padded_length": round(timing["mean_padded_length"], 1),
+        "machine": {**machine(threads), "load_average_at_start": load_at_start},
+        "time": "seconds over the timed batches, each batch's fastest repeat; step_s: objective.step + engine "
+                "backward + clip + AdamW, wall clock; fwd_bwd_s: the same without the optimizer update; cpu_s: the "
+                "step's CPU time, all threads; *_x: ratio to vanilla",
+        "memory": "fresh process per objective; peak_mib: peak RSS over two steps after a warm-up step; step_mib: that "
+                  "peak minus RSS before them; *_x: ratio to vanilla",
+        "objectives": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one objective's memory, in a child
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    if args.memory_of:
+        print(json.dumps(memory_of(args.memory_of, args.batch_size)))
+        return
+    print(json.dumps(report(args.batches, args.repeats, args.batch_size, args.threads), indent=2))
+
+
+if __name__ == "__main__":
+    main()

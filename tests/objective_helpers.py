@@ -1,0 +1,119 @@
+"""What the objective tests share: the registry with every objective module, building an objective by name,
+running one step under the engine's backward contract, and watching what the encoder is asked to do."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from transformers import BertForSequenceClassification
+
+from advcl import plugins
+from advcl.config.validate import ComponentSpec, build
+from advcl.modeling.encoder import EncoderClassifier
+from advcl.objectives.base import StepContext, StepOutput, create
+from tiny_models import tiny_bert_config
+
+OBJECTIVE_MODULES = (
+    "advcl.objectives.embedding_at",
+    "advcl.objectives.freelb",
+    "advcl.objectives.smart",
+    "advcl.objectives.scal",
+    "advcl.objectives.cat",
+    "advcl.objectives.carl",
+    "advcl.objectives.rar",
+)
+
+
+@pytest.fixture(autouse=True)
+def registry(monkeypatch):
+    """The built-ins plus every objective module (whether or not BUILTIN_MODULES lists them yet)."""
+    monkeypatch.setattr(plugins, "BUILTIN_MODULES", tuple(dict.fromkeys(plugins.BUILTIN_MODULES + OBJECTIVE_MODULES)))
+    monkeypatch.setattr(plugins, "_REGISTRY", plugins.load_registry(autoload=False))
+
+
+def make_objective(name: str, model, num_train_examples: int = 0, num_labels: int = 2, **options):
+    """The objective ``name`` built as the engine builds it, from recipe-style ``options``."""
+    cls = plugins.registry().get("objective", name).cls
+    spec = ComponentSpec("objective", name, build(cls.Config, options, "objective"))
+    return create(spec, model=model, num_labels=num_labels, num_train_examples=num_train_examples)
+
+
+def dropout_free_classifier(seed: int = 0, num_labels: int = 2) -> EncoderClassifier:
+    """The tiny BERT without dropout, so that a step in train mode can be recomputed exactly."""
+    torch.manual_seed(seed)
+    config = tiny_bert_config(num_labels=num_labels, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return EncoderClassifier(BertForSequenceClassification(config))
+
+
+@dataclass
+class Calls:
+    backward: int = 0
+
+
+def run_step(objective, batch, model, step: int = 0, calls: Calls | None = None) -> StepOutput:
+    """One step under the engine's contract: ``ctx.backward`` for the objective's own passes, then the engine's
+    backward of the returned loss (plain backwards here: one micro-batch, no loss scaling)."""
+    calls = calls if calls is not None else Calls()
+
+    def backward(loss):
+        calls.backward += 1
+        loss.backward()
+
+    out = objective.step(batch, model, StepContext(step=step, total_steps=step + 1, backward=backward))
+    backward(out.loss)
+    return out
+
+
+def grads(*modules) -> dict[str, torch.Tensor]:
+    """Every parameter's gradient (zeros where it got none), by name, then clear them."""
+    found = {}
+    for i, module in enumerate(modules):
+        for name, param in module.named_parameters():
+            found[f"{i}.{name}"] = torch.zeros_like(param) if param.grad is None else param.grad.clone()
+            param.grad = None
+    return found
+
+
+def assert_same_grads(actual: dict, expected: dict, rtol=1e-7, atol=1e-10):
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        assert torch.allclose(actual[name], expected[name], rtol=rtol, atol=atol), name
+
+
+@dataclass
+class EncoderLog:
+    """What the encoder saw: the ``inputs_embeds`` of every forward (lookups when given ids), backward traversals."""
+
+    embeds: list[torch.Tensor] = field(default_factory=list)
+    backward: int = 0
+
+    @property
+    def forwards(self) -> int:
+        return len(self.embeds)
+
+
+@contextlib.contextmanager
+def watch_encoder(model):
+    """Record each forward's input embeddings and count backward traversals of the encoder (through its first layer)."""
+    log = EncoderLog()
+    embeddings = model.hf.base_model.embeddings
+
+    def on_forward(module, args, kwargs):
+        given = kwargs.get("inputs_embeds")
+        log.embeds.append((given if given is not None else module.word_embeddings(kwargs["input_ids"])).detach().clone())
+
+    def on_backward(module, grad_input, grad_output):
+        log.backward += 1
+
+    handles = [
+        embeddings.register_forward_pre_hook(on_forward, with_kwargs=True),
+        model.hf.base_model.encoder.layer[0].register_full_backward_hook(on_backward),
+    ]
+    try:
+        yield log
+    finally:
+        for handle in handles:
+            handle.remove()
