@@ -1,4 +1,4 @@
-"""What the objective tests share: the registry with every objective module, building an objective by name,
+"""What the objective tests share: building an objective by name,
 running one step under the engine's backward contract, and watching what the encoder is asked to do."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-import pytest
 import torch
 from transformers import BertForSequenceClassification
 
@@ -15,24 +14,6 @@ from advcl.config.validate import ComponentSpec, build
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.objectives.base import StepContext, StepOutput, create
 from tiny_models import tiny_bert_config
-
-OBJECTIVE_MODULES = (
-    "advcl.objectives.embedding_at",
-    "advcl.objectives.freelb",
-    "advcl.objectives.smart",
-    "advcl.objectives.scal",
-    "advcl.objectives.cat",
-    "advcl.objectives.carl",
-    "advcl.objectives.rar",
-)
-
-
-@pytest.fixture(autouse=True)
-def registry(monkeypatch):
-    """The built-ins plus every objective module (whether or not BUILTIN_MODULES lists them yet)."""
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", tuple(dict.fromkeys(plugins.BUILTIN_MODULES + OBJECTIVE_MODULES)))
-    monkeypatch.setattr(plugins, "_REGISTRY", plugins.load_registry(autoload=False))
-
 
 def make_objective(name: str, model, num_train_examples: int = 0, num_labels: int = 2, **options):
     """The objective ``name`` built as the engine builds it, from recipe-style ``options``."""

@@ -1,34 +1,12 @@
-"""What the sentence-embedding tests share: the registry with the objective modules that BUILTIN_MODULES does not
-list yet, small unlabelled batches for the tiny BERT, and a run folder written the way the engine writes one."""
+"""What the sentence-embedding tests share: small unlabelled batches for the tiny BERT, and a run folder written the way the engine writes one."""
 
-import pytest
 import torch
 from torch import nn
 
-from advcl import plugins
 from advcl.config.recipe import load_recipe, recipe_to_toml
 from advcl.engine.checkpoint import save_checkpoint
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.runs import RunFolder
-from objective_helpers import OBJECTIVE_MODULES
-
-SENTENCE_MODULES = (
-    "advcl.losses.multi_positive_infonce",
-    "advcl.losses.replaced_token_detection",
-    "advcl.objectives.simcse",
-    "advcl.objectives.uscal",
-    "advcl.objectives.robustsentembed",
-    "advcl.objectives.mlm",
-)
-
-
-@pytest.fixture(autouse=True)
-def registry(monkeypatch):
-    """The built-ins plus the objective modules not yet in BUILTIN_MODULES."""
-    modules = tuple(dict.fromkeys(plugins.BUILTIN_MODULES + OBJECTIVE_MODULES + SENTENCE_MODULES))
-    monkeypatch.setattr(plugins, "BUILTIN_MODULES", modules)
-    monkeypatch.setattr(plugins, "_REGISTRY", plugins.load_registry(autoload=False))
-
 
 def random_sentences(n: int, length: int, vocab: int = 100, seed: int = 0) -> dict:
     """[CLS]=2 … [SEP]=3 rows of decreasing length, right-padded with 0; ordinary tokens are 5 … vocab-2."""

@@ -8,7 +8,7 @@ from advcl import plugins
 from advcl.config.validate import RecipeError, build
 from advcl.objectives.embedding_at import FGMTraining, FGSMTraining, PGDTraining
 from objective_helpers import Calls, assert_same_grads, dropout_free_classifier, grads, make_objective, run_step
-from objective_helpers import registry, watch_encoder  # noqa: F401  (registry: an autouse fixture)
+from objective_helpers import watch_encoder
 from tiny_models import tiny_batch
 
 BATCH = tiny_batch()

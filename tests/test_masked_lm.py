@@ -15,7 +15,7 @@ from advcl.modeling.encoder import EncoderClassifier
 from advcl.modeling.mlm import load_masked_lm, mask_tokens, maskable_positions, replace_tokens
 from advcl.runs import RunFolder
 from objective_helpers import make_objective
-from sentence_helpers import random_sentences, registry, write_run_folder  # noqa: F401  (registry: autouse)
+from sentence_helpers import random_sentences, write_run_folder
 from tiny_models import tiny_bert, tiny_bert_config, tiny_classifier, tiny_tokenizer
 
 

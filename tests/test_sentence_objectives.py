@@ -15,7 +15,7 @@ from advcl.losses.multi_positive_infonce import MultiPositiveInfoNCE
 from advcl.objectives import robustsentembed
 from advcl.objectives.robustsentembed import RobustSentEmbed
 from objective_helpers import dropout_free_classifier, make_objective
-from sentence_helpers import random_sentences, registry  # noqa: F401  (registry: an autouse fixture)
+from sentence_helpers import random_sentences
 from tiny_models import tiny_bert_config, tiny_classifier
 
 TAU = 0.05

@@ -18,7 +18,7 @@ from advcl.objectives.base import create
 from advcl.perturbers.freelb import freelb_init
 from advcl.runs import RunFolder
 from objective_helpers import Calls, assert_same_grads, dropout_free_classifier, grads, make_objective, run_step
-from objective_helpers import registry, watch_encoder  # noqa: F401  (registry: an autouse fixture)
+from objective_helpers import watch_encoder
 from tiny_models import tiny_batch, tiny_classifier
 
 BATCH = tiny_batch()
