@@ -141,12 +141,13 @@ def test_pgd_linf_converges_to_the_clamped_optimum():
 
 @pytest.mark.parametrize(
     ("cls", "options", "key"),
-    [(PGD, {"eps": 0.0}, "perturber.eps"), (PGD, {"steps": 0}, "perturber.steps"), (FGSM, {"eps": -0.1}, "perturber.eps"),
-     (FGM, {"eps": -1}, "perturber.eps"), (SMART, {"sigma": -1e-5}, "perturber.sigma")],
+    [(PGD, {"eps": 0.0}, "eps"), (PGD, {"steps": 0}, "steps"), (FGSM, {"eps": -0.1}, "eps"),
+     (FGM, {"eps": -1}, "eps"), (SMART, {"sigma": -1e-5}, "sigma")],
 )
-def test_nonsensical_perturber_options_are_recipe_errors_naming_the_key(cls, options, key):
-    with pytest.raises(RecipeError, match=f"'{key}' must"):
-        build(cls.Config, options, "perturber")
+@pytest.mark.parametrize("where", ["objective.perturber", "objective.adversary.perturber"])
+def test_nonsensical_perturber_options_are_recipe_errors_naming_the_key_where_it_was_read(cls, options, key, where):
+    with pytest.raises(RecipeError, match=f"^'{where}.{key}' must"):
+        build(cls.Config, options, where)
 
 
 def test_smart_without_noise_is_one_sign_step_of_size_eta(attack, fd_grad):

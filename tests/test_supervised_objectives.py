@@ -351,8 +351,8 @@ def test_passes_per_step(name, options, forwards, backwards):
     [
         ("freelb", {"freelb": {"steps": 0}}, "'objective.freelb.steps' must be at least 1, got 0"),
         ("carl", {"freelb": {"eps": -0.1}}, "'objective.freelb.eps' must not be negative, got -0.1"),
-        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": -1e-3}}, "'perturber.eps' must not be negative, got -0.001"),
-        ("pgd_at", {"perturber": {"name": "pgd", "steps": 0}}, "'perturber.steps' must be at least 1, got 0"),
+        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": -1e-3}}, "'objective.perturber.eps' must not be negative, got -0.001"),
+        ("pgd_at", {"perturber": {"name": "pgd", "steps": 0}}, "'objective.perturber.steps' must be at least 1, got 0"),
         ("cat", {"contrast_weight": 1.5}, "'objective.contrast_weight' must be at least 0 and below 1"),
         ("cat", {"contrast_weight": 1.0}, "at 1 no CE is left"),
         ("cat", {"eps": -1e-3}, "'objective.eps' must not be negative"),

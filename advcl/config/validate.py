@@ -83,6 +83,14 @@ def _check(value, tp, where: str):
     raise RecipeError(f"'{where}' must be {_type_name(tp)}, got {value!r}")
 
 
+class FieldRangeError(RecipeError):
+    """A recipe value outside its field's range; ``key`` is dotted, or a bare field name that ``build`` prefixes."""
+
+    def __init__(self, key: str, requirement: str):
+        super().__init__(f"'{key}' {requirement}")
+        self.key, self.requirement = key, requirement
+
+
 def resolve_component(kind: str, value, where: str, registry=None, default_name: str = "") -> ComponentSpec:
     """Validate a component reference against the registry and the component's Config.
 
@@ -133,7 +141,12 @@ def build(cls, data: dict, where: str = "", registry=None):
             values[name] = resolve_component(kind, raw, key, registry, f.default)
         else:
             values[name] = _check(raw, hints[name], key)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except FieldRangeError as exc:
+        if "." in exc.key or not prefix:
+            raise
+        raise FieldRangeError(prefix + exc.key, exc.requirement) from None
 
 
 def to_dict(obj) -> Any:

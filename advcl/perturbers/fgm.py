@@ -25,7 +25,7 @@ class FGM(OneStepPerturber):
         scope: Scope = "sentence"
 
         def __post_init__(self):
-            not_negative("perturber.eps", self.eps)
+            not_negative("eps", self.eps)
 
     def from_gradient(self, grad, attention_mask):
         return self.config.eps * ascent_direction(grad.detach(), attention_mask, "l2", self.config.scope)

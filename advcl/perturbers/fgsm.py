@@ -23,7 +23,7 @@ class FGSM(OneStepPerturber):
         eps: float = 1e-3
 
         def __post_init__(self):
-            not_negative("perturber.eps", self.eps)
+            not_negative("eps", self.eps)
 
     def from_gradient(self, grad, attention_mask):
         return self.config.eps * ascent_direction(grad.detach(), attention_mask, "linf", "sentence")

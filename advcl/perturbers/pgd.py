@@ -56,9 +56,9 @@ class PGD(Perturber):
         random_init: bool = True
 
         def __post_init__(self):
-            positive("perturber.eps", self.eps)
-            not_negative("perturber.step_size", self.step_size)
-            at_least("perturber.steps", self.steps, 1)
+            positive("eps", self.eps)
+            not_negative("step_size", self.step_size)
+            at_least("steps", self.steps, 1)
 
     def __call__(self, loss_fn, embeds, attention_mask):
         c = self.config

@@ -35,8 +35,8 @@ class SMART(Perturber):
         scope: Scope = "token"
 
         def __post_init__(self):
-            not_negative("perturber.sigma", self.sigma)
-            not_negative("perturber.step_size", self.step_size)
+            not_negative("sigma", self.sigma)
+            not_negative("step_size", self.step_size)
 
     def __call__(self, loss_fn, embeds, attention_mask):
         c = self.config
