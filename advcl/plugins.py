@@ -39,6 +39,8 @@ BUILTIN_MODULES = (
     "advcl.losses.token_reconstruction",
     "advcl.losses.multi_positive_infonce",
     "advcl.losses.replaced_token_detection",
+    "advcl.losses.l2_contrast",
+    "advcl.losses.kl_divergence",
     "advcl.objectives.vanilla",
     "advcl.objectives.embedding_at",
     "advcl.objectives.freelb",
@@ -51,6 +53,8 @@ BUILTIN_MODULES = (
     "advcl.objectives.uscal",
     "advcl.objectives.robustsentembed",
     "advcl.objectives.mlm",
+    "advcl.objectives.ada",
+    "advcl.objectives.taichi",
     "advcl.attacks.recipes",
 )
 

@@ -32,6 +32,10 @@ class DataConfig:
     text_column: str = "text"  # column names, for user files
     text_pair_column: str = ""  # "" = single-text task (catalogue pair tasks set it themselves)
     label_column: str = "label"
+    # the adversarial twin of each text, for objectives trained on real adversarial text (taichi, ada);
+    # `advcl perturb` writes these columns (a catalogue or perturb folder always uses these names)
+    adv_text_column: str = "adv_text"
+    adv_text_pair_column: str = "adv_text_pair"  # pair tasks
     labels: list[str] = field(default_factory=list)  # label names of a user file; [] = inferred
     max_train_examples: int = 0  # 0 = all; otherwise a seeded random subset
     max_eval_examples: int = 0

@@ -1,4 +1,9 @@
-"""Tokenise once, then build dynamically padded batches in a seeded, reproducible order."""
+"""Tokenise once, then build dynamically padded batches in a seeded, reproducible order.
+
+A dataset with adversarial texts (:attr:`TextDataset.adv_texts`, from ``advcl perturb``) gives batches that also
+carry them, padded on their own: ``adv_input_ids``, ``adv_attention_mask`` (and ``adv_token_type_ids``), row i
+the adversarial twin of row i; :func:`adversarial_inputs` hands them to the model.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from advcl.data.dataset import TextDataset
+from advcl.modeling.encoder import MODEL_INPUTS
+
+ADVERSARIAL_PREFIX = "adv_"
 
 
 @dataclass
@@ -18,6 +26,7 @@ class EncodedDataset:
     labels: list | None
     pad_token_id: int
     truncated: int = 0  # examples cut to max_length
+    adversarial: EncodedDataset | None = None  # the adversarial twin of every row (no labels)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -39,11 +48,33 @@ class EncodedDataset:
         if self.labels is not None:
             dtype = torch.float if any(isinstance(v, float) for v in self.labels) else torch.long
             batch["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=dtype)
+        if self.adversarial is not None:
+            twins = self.adversarial.collate(indices)
+            batch.update({ADVERSARIAL_PREFIX + k: v for k, v in twins.items() if k in MODEL_INPUTS})
         return batch
 
 
+def adversarial_inputs(batch: dict) -> dict:
+    """The model inputs of the batch's adversarial texts, under the model's own argument names."""
+    found = {k: batch[ADVERSARIAL_PREFIX + k] for k in MODEL_INPUTS if ADVERSARIAL_PREFIX + k in batch}
+    if not found:
+        raise KeyError("the batch has no adversarial texts (adv_input_ids): load the data with its adv_text column")
+    return found
+
+
 def encode(dataset: TextDataset, tokenizer, max_length: int) -> EncodedDataset:
-    """Tokenise without padding, truncating to ``max_length`` and counting the examples that were cut."""
+    """Tokenise without padding, truncating to ``max_length`` and counting the examples that were cut.
+
+    Adversarial texts, when the dataset has them, are encoded the same way into ``adversarial``.
+    """
+    encoded = _encode_texts(dataset, tokenizer, max_length)
+    if dataset.adv_texts is not None:
+        twins = TextDataset(dataset.name, dataset.task, dataset.adv_texts, dataset.adv_pairs)
+        encoded.adversarial = _encode_texts(twins, tokenizer, max_length)
+    return encoded
+
+
+def _encode_texts(dataset: TextDataset, tokenizer, max_length: int) -> EncodedDataset:
     out = _tokenize(tokenizer, dataset.texts, dataset.pairs, max_length + 1)
     too_long = [i for i, ids in enumerate(out["input_ids"]) if len(ids) > max_length]
     if too_long:

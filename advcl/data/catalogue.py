@@ -1,11 +1,14 @@
 """Dataset names: ``name:split`` resolves to ``$ADVCL_DATA_DIR/<name>/<split>.jsonl`` (+ meta.json),
-else to the hub entry of the catalogue through ``datasets``; anything with a file suffix is a user file."""
+else to the hub entry of the catalogue through ``datasets``; anything with a file suffix is a user file.
+
+A name with a path separator is a dataset folder in the same layout wherever it lies, such as the one
+``advcl perturb --output runs/adv/sst2_pwws`` writes: ``runs/adv/sst2_pwws:train``."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +25,8 @@ TASK_COLUMNS = {
     "sts": Columns("sentence1", "sentence2", "score"),
     "unlabeled": Columns("text", "", ""),
 }
+# The adversarial twins of text and text_pair (what `advcl perturb` writes next to them).
+ADVERSARIAL_COLUMNS = ("adv_text", "adv_text_pair")
 
 
 def data_dir() -> Path:
@@ -38,9 +43,18 @@ def catalogue_names() -> list[str]:
     return sorted(set(builtin_catalogue()) | local)
 
 
+def is_folder_name(name: str) -> bool:
+    return "/" in name or os.sep in name
+
+
+def dataset_folder(name: str) -> Path:
+    """``$ADVCL_DATA_DIR/<name>`` for a catalogue name; the folder itself for a name with a path separator."""
+    return Path(name) if is_folder_name(name) else data_dir() / name
+
+
 def meta_for(name: str) -> dict | None:
     """The dataset's meta.json when present locally, else the built-in catalogue's entry."""
-    local = data_dir() / name / "meta.json"
+    local = dataset_folder(name) / "meta.json"
     if local.is_file():
         try:
             return json.loads(local.read_text(encoding="utf-8"))
@@ -58,7 +72,7 @@ class Resolution:
 
 
 def resolve(name: str, split: str) -> Resolution:
-    local = data_dir() / name / f"{split}.jsonl"
+    local = dataset_folder(name) / f"{split}.jsonl"
     if local.is_file():
         return Resolution("local", str(local))
     meta = meta_for(name)
@@ -83,7 +97,11 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def load_data(spec: str, columns: Columns | None = None, label_names: list[str] | None = None) -> TextDataset:
-    """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``."""
+    """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``.
+
+    A catalogue split takes its text and label fields from the catalogue layout; of ``columns`` it uses only
+    whether to read the adversarial texts (``adv_text`` set), which it reads from ``adv_text`` / ``adv_text_pair``.
+    """
     if is_file_spec(spec):
         path = Path(spec)
         columns = columns or Columns()
@@ -92,6 +110,9 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
         return build_dataset(str(path), task, rows, columns, label_names)
     name, split = parse_spec(spec)
     meta = meta_for(name)
+    if meta is None and is_folder_name(name):
+        raise DataError(f"dataset folder {name} not found: no {dataset_folder(name) / 'meta.json'} "
+                        "(`advcl perturb --output FOLDER` writes one)")
     if meta is None:
         from difflib import get_close_matches
 
@@ -102,12 +123,16 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     if task not in TASK_COLUMNS:
         raise DataError(f"dataset '{name}' has unknown task '{task}'")
     label_names = label_names or meta.get("labels")
-    local = data_dir() / name / f"{split}.jsonl"
+    local = dataset_folder(name) / f"{split}.jsonl"
     if local.is_file():
         rows = ((f"{local}:{n}", row) for n, row in iter_rows(local))
     else:
         rows = _hub_rows(name, split, meta, local)
-    return build_dataset(spec, task, rows, TASK_COLUMNS[task], label_names)
+    fields = TASK_COLUMNS[task]
+    if columns is not None and columns.adv_text:
+        adv_text, adv_text_pair = ADVERSARIAL_COLUMNS
+        fields = replace(fields, adv_text=adv_text, adv_text_pair=adv_text_pair if fields.text_pair else "")
+    return build_dataset(spec, task, rows, fields, label_names)
 
 
 def _hub_rows(name: str, split: str, meta: dict, local: Path):

@@ -14,11 +14,17 @@ TASKS = ("classification", "pair-classification", "sts", "unlabeled")
 
 @dataclass(frozen=True)
 class Columns:
-    """Where each field lives in the source rows ("" = absent)."""
+    """Where each field lives in the source rows ("" = absent).
+
+    ``adv_text`` (and ``adv_text_pair`` for pair tasks) hold the adversarial twin of each row's text, as
+    ``advcl perturb`` writes them; they are read only for objectives that train on real adversarial text.
+    """
 
     text: str = "text"
     text_pair: str = ""
     label: str = "label"
+    adv_text: str = ""
+    adv_text_pair: str = ""
 
 
 @dataclass
@@ -31,6 +37,8 @@ class TextDataset:
     pairs: list[str] | None = None
     labels: list | None = None  # int class indices (classification) or float scores (sts)
     label_names: list[str] | None = None
+    adv_texts: list[str] | None = None  # row i's adversarial text, paired with texts[i]
+    adv_pairs: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -38,7 +46,8 @@ class TextDataset:
     def select(self, indices: Iterable[int]) -> TextDataset:
         indices = list(indices)
         pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
-        return replace(self, texts=pick(self.texts), pairs=pick(self.pairs), labels=pick(self.labels))
+        return replace(self, texts=pick(self.texts), pairs=pick(self.pairs), labels=pick(self.labels),
+                       adv_texts=pick(self.adv_texts), adv_pairs=pick(self.adv_pairs))
 
     def sample(self, n: int, seed: int) -> TextDataset:
         """A seeded random subset of ``n`` rows (all rows when n is 0 or too large), in source order."""
@@ -58,6 +67,13 @@ def _text(row: dict, column: str, where: str) -> str:
     if not value.strip():
         raise DataError(f"{where}: empty text in column '{column}'")
     return value
+
+
+def _adversarial_text(row: dict, column: str, where: str) -> str:
+    if column not in row:
+        raise DataError(f"{where}: missing column '{column}' of adversarial text: this objective trains on real "
+                        "adversarial examples; make them with `advcl perturb` (see `advcl perturb --help`)")
+    return _text(row, column, where)
 
 
 def _class_index(value, label_names: list[str] | None, where: str, column: str) -> int:
@@ -86,12 +102,16 @@ def build_dataset(
     Classification labels are class indices or label names; without ``label_names`` integer labels
     define ``0..max`` and string labels their sorted set.
     """
-    texts, pairs, labels = [], [], []
+    texts, pairs, labels, adv_texts, adv_pairs = [], [], [], [], []
     raw_labels: list[tuple[str, object]] = []
     for where, row in rows:
         texts.append(_text(row, columns.text, where))
         if columns.text_pair:
             pairs.append(_text(row, columns.text_pair, where))
+        if columns.adv_text:
+            adv_texts.append(_adversarial_text(row, columns.adv_text, where))
+            if columns.text_pair:
+                adv_pairs.append(_adversarial_text(row, columns.adv_text_pair, where))
         if task == "unlabeled" or not columns.label:
             continue
         if columns.label not in row:
@@ -117,6 +137,8 @@ def build_dataset(
         pairs=pairs if columns.text_pair else None,
         labels=labels if (raw_labels or task == "sts") else None,
         label_names=label_names,
+        adv_texts=adv_texts if columns.adv_text else None,
+        adv_pairs=adv_pairs if columns.adv_text and columns.text_pair else None,
     )
 
 

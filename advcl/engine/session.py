@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -61,11 +62,16 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     _fix_accumulation(recipe, topology.world_size)
     seed_everything(recipe.run.seed + topology.rank, recipe.run.deterministic)
     d = recipe.data
+    objective_cls = registry().get("objective", recipe.objective.name).cls
     columns = Columns(d.text_column, d.text_pair_column, d.label_column)
-    train = load_data(d.train, columns, d.labels or None).sample(d.max_train_examples, recipe.run.seed)
+    train_columns = columns
+    if objective_cls.needs_adversarial_text:  # the validation split is clean text only
+        pair = d.adv_text_pair_column if d.text_pair_column else ""
+        train_columns = replace(columns, adv_text=d.adv_text_column, adv_text_pair=pair)
+    train = load_data(d.train, train_columns, d.labels or None).sample(d.max_train_examples, recipe.run.seed)
     if len(train) < topology.world_size:
         raise BadInput(f"{topology.world_size} processes but only {len(train)} training examples")
-    needs_labels = registry().get("objective", recipe.objective.name).cls.needs_labels
+    needs_labels = objective_cls.needs_labels
     if needs_labels and (train.labels is None or train.task == "sts"):
         raise BadInput(f"objective '{recipe.objective.name}' needs labelled classification data; {d.train} is {train.task}")
     label_names = train.label_names if needs_labels else None

@@ -51,6 +51,8 @@ class Objective(nn.Module):
     name: ClassVar[str]
     Config: ClassVar[type]
     needs_labels: ClassVar[bool] = True
+    # trains on real adversarial text: batches carry adv_input_ids / adv_attention_mask (advcl.data.batching)
+    needs_adversarial_text: ClassVar[bool] = False
 
     def __init__(self, config, model: nn.Module | None = None, num_labels: int = 0, num_train_examples: int = 0):
         """``model`` is the EncoderClassifier being trained: read its sizes (hidden size, vocabulary,

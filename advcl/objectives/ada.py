@@ -1,0 +1,50 @@
+"""ADA: adversarial data augmentation (Si et al. 2021; the TaiChi paper's baseline, Chen et al. 2024, §2.1 and
+Table 2; ../shared/methods.md, "ADA"): fine-tune on ``D_clean ∪ D_adv`` with the clean labels.
+
+Each batch holds N rows of the perturbed dataset; the objective trains on their 2N texts, the N clean ones and
+their N adversarial twins (``advcl perturb``), each with the clean label:
+
+    L = 1/2N Σ_i [CE(f(x_i), y_i) + CE(f(x'_i), y_i)],
+
+the mean cross-entropy over the union, so an epoch visits every clean and every adversarial example once
+(``train.batch_size`` N pairs is a step of 2N examples). Rows whose attack failed or was skipped are used as
+written (see :mod:`advcl.objectives.taichi`): a failed attack's final text is still a label-preserving
+perturbation, a skipped row's twin repeats its clean text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advcl.config.validate import component
+from advcl.data.batching import adversarial_inputs
+from advcl.hookspecs import hookimpl
+from advcl.modeling.encoder import model_inputs
+from advcl.objectives.base import Objective, StepOutput, create
+
+
+class ADA(Objective):
+    """Cross-entropy over the clean texts and their adversarial twins, all with the clean labels."""
+
+    name = "ada"
+    needs_adversarial_text = True
+
+    @dataclass
+    class Config:
+        loss: object = component("loss", "cross_entropy")
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.loss = create(config.loss)
+
+    def step(self, batch, model, ctx):
+        labels = batch["labels"]
+        ce_clean = self.loss(model(**model_inputs(batch)).logits, labels)
+        ce_adv = self.loss(model(**adversarial_inputs(batch)).logits, labels)
+        loss = (ce_clean + ce_adv) / 2  # both halves have N rows: the mean over the 2N
+        return StepOutput(loss, {"ce_clean": ce_clean.item(), "ce_adv": ce_adv.item()})
+
+
+@hookimpl
+def register_objectives(register):
+    register(ADA)
