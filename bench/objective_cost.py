@@ -1,9 +1,15 @@
-"""Training-step time and peak memory of every objective relative to vanilla (prints one JSON object).
+"""Training-step time and peak memory of every objective relative to a baseline (prints one JSON object).
 
-    python bench/objective_cost.py [--batches 4] [--repeats 3] [--batch-size 32] [--threads 2]
+    python bench/objective_cost.py [--family supervised|sentence] [--batches 4] [--repeats 3] [--batch-size N]
+                                   [--threads 2]
 
-The shipped all-MiniLM-L6-v2 encoder, on CPU, on real SST-2 training sentences (length 64, batch 32 by
-default); every objective trains on the same batches in the same order.
+The shipped all-MiniLM-L6-v2 encoder, on CPU; every objective of a family trains on the same batches in the same
+order. ``supervised`` (issue 3): the classification objectives relative to vanilla, on real SST-2 training
+sentences (length 64, batch 32 by default). ``sentence`` (issue 4): the unsupervised sentence-embedding
+objectives relative to simcse, on the shipped sentence corpus (length 32, batch 64 by default, as the
+``*_sentences`` recipes); robustsentembed's replaced-token detection runs a generator of the shape
+``mlm_head_sentences`` trains (MiniLM's weights and a BERT masked-LM head; the cost does not depend on how well it
+fills).
 
 Time: all objectives run in one process, each on its own copy of the encoder with its own AdamW, after one
 warm-up step. Every timed batch is stepped ``repeats`` times by every objective, in a fresh random order of the
@@ -14,14 +20,15 @@ returned loss, gradient clipping, ``AdamW.step``, ``zero_grad``. Reported: the s
 optimizer update excluded), and ratios to vanilla. On cores shared with other work, wall time measures the
 neighbours as much as the step; CPU time, with idle OpenMP threads sleeping (``OMP_WAIT_POLICY=PASSIVE``, set
 here), counts the step's own work and hardly moves under contention. Targets (issue 3): one-step methods ≤ 2.05×,
-K-step methods ≤ 1.05·(K+1)×, judged on ``cpu_x`` (and on ``step_x`` on a quiet machine).
+K-step methods ≤ 1.05·(K+1)×, judged on ``cpu_x`` (and on ``step_x`` on a quiet machine); the sentence family has
+no target, only its ratios.
 
 Memory: one fresh process per objective. After one warm-up step (AdamW's state exists, the allocator has seen a
 step), the kernel's peak-RSS mark is reset (``/proc/self/clear_refs``), then two steps run; ``peak_mib`` is the
 process's peak resident memory over them (VmHWM: weights, gradients, optimizer state, activations, Python) and
 ``step_mib`` that peak minus the resident memory before them (what a step adds). glibc malloc is told to serve
 every block over 64 KiB with mmap (``MALLOC_MMAP_THRESHOLD_``), so freed tensors go back to the kernel and
-resident memory follows live tensors, not the allocator's cache. Target: peak ≤ 1.15× vanilla's.
+resident memory follows live tensors, not the allocator's cache. Target (supervised): peak ≤ 1.15× vanilla's.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -56,12 +64,14 @@ from advcl.objectives.cat import CAT
 from advcl.objectives.embedding_at import FGMTraining, FGSMTraining, PGDTraining
 from advcl.objectives.freelb import FreeLBTraining
 from advcl.objectives.rar import RAR
+from advcl.objectives.robustsentembed import RobustSentEmbed
 from advcl.objectives.scal import SCAL
+from advcl.objectives.simcse import SimCSE
 from advcl.objectives.smart import SMARTTraining
+from advcl.objectives.uscal import USCAL
 from advcl.objectives.vanilla import Vanilla
 
 MODEL = "all-MiniLM-L6-v2"
-MAX_LENGTH = 64
 SEED = 0
 
 
@@ -80,7 +90,7 @@ def k_step_target(k: int) -> float:
     return round(1.05 * (k + 1), 4)
 
 
-CASES = [
+SUPERVISED = [
     Case("vanilla", Vanilla, passes="1 fwd + 1 bwd"),
     Case("fgsm_at", FGSMTraining, passes="2 fwd + 2 bwd", target=2.05),
     Case("fgm_at", FGMTraining, passes="2 fwd + 2 bwd", target=2.05),
@@ -96,25 +106,69 @@ CASES = [
     Case("smart", SMARTTraining, passes="3 fwd + 1 input-only bwd + 2 bwd (no target in the issue)"),
 ]
 
+SENTENCE = [
+    Case("simcse", SimCSE, passes="1 fwd + 1 bwd of the 2N dropout views"),
+    Case("uscal", USCAL, {"perturber": {"name": "fgm", "eps": 0.1, "scope": "sentence"}},
+         "simcse + 1 input-only bwd (FGM direction) + 1 fwd/bwd of the adversarial view"),
+    Case("robustsentembed", RobustSentEmbed, passes="simcse + max(K,T)=5 attack steps + adversarial view + "
+         "generator fwd + RTD discriminator fwd/bwd"),
+    Case("robustsentembed(rtd=false)", RobustSentEmbed, {"rtd": False}, "as robustsentembed without RTD"),
+]
 
-def sst2_batches(tokenizer, count: int, batch_size: int) -> tuple[list[dict], int]:
-    """``count`` batches of real SST-2 training sentences (a seeded draw) and the size of the training set."""
-    train = load_data("sst2:train", Columns("text", "", "label"))
+
+@dataclass
+class Family:
+    """Objectives benchmarked together against the first of them, on batches of one dataset."""
+
+    cases: list[Case]
+    data: str
+    batch_size: int
+    max_length: int
+    memory_target: float | None
+
+
+FAMILIES = {
+    "supervised": Family(SUPERVISED, "sst2:train", 32, 64, 1.15),
+    "sentence": Family(SENTENCE, "sentences:train", 64, 32, None),
+}
+
+
+def data_batches(family: Family, tokenizer, count: int, batch_size: int) -> tuple[list[dict], int]:
+    """``count`` batches of the family's training sentences (a seeded draw) and the size of the training set."""
+    labelled = family.data != "sentences:train"
+    train = load_data(family.data, Columns("text", "", "label" if labelled else ""))
     order = torch.randperm(len(train.texts), generator=torch.Generator().manual_seed(SEED)).tolist()
     batches = []
     for b in range(count):
         indices = order[b * batch_size : (b + 1) * batch_size]
-        encoded = tokenizer([train.texts[i] for i in indices], truncation=True, max_length=MAX_LENGTH,
+        encoded = tokenizer([train.texts[i] for i in indices], truncation=True, max_length=family.max_length,
                             padding=True, return_tensors="pt")
         batch = {k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded}
-        batch["labels"] = torch.tensor([train.labels[i] for i in indices])
+        if labelled:
+            batch["labels"] = torch.tensor([train.labels[i] for i in indices])
         batch["index"] = torch.tensor(indices)
         batches.append(batch)
     return batches, len(train.texts)
 
 
+def generator_folder() -> str:
+    """A Hugging Face masked-LM folder shaped as ``mlm_head_sentences``'s: MiniLM's weights and a fresh BERT head."""
+    from transformers import AutoConfig, BertForMaskedLM
+
+    path = resolve_model_path(MODEL)
+    folder = tempfile.mkdtemp(prefix="advcl-bench-generator-")
+    masked_lm = BertForMaskedLM(AutoConfig.from_pretrained(path))
+    masked_lm.bert.load_state_dict(load_classifier(MODEL, ["a", "b"])[0].base_model.state_dict(), strict=False)
+    masked_lm.save_pretrained(folder)
+    load_tokenizer(path).save_pretrained(folder)
+    return folder
+
+
 def build_case(case: Case, model: EncoderClassifier, num_train_examples: int) -> Objective:
-    objective = case.cls(build(case.cls.Config, case.options, "objective"), model=model, num_labels=2,
+    options = dict(case.options)
+    if case.cls is RobustSentEmbed and options.get("rtd", True):
+        options["generator"] = generator_folder()
+    objective = case.cls(build(case.cls.Config, options, "objective"), model=model, num_labels=2,
                          num_train_examples=num_train_examples)
     if isinstance(objective, CARL):  # steady state after the first epoch: full banks, so L_D is on
         bank = objective.contrast
@@ -150,17 +204,18 @@ class Runner:
         return time.perf_counter() - started, computed - started, time.process_time() - cpu_started
 
 
-def time_all(num_batches: int, repeats: int, batch_size: int) -> dict:
+def time_all(family: Family, num_batches: int, repeats: int, batch_size: int) -> dict:
     """Per objective: the sum over the batches of the median of ``repeats`` steps on each (wall, fwd/bwd, CPU)."""
-    batches, num_train = sst2_batches(load_tokenizer(resolve_model_path(MODEL)), num_batches + 1, batch_size)
-    runners = [Runner(case, num_train) for case in CASES]
+    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), num_batches + 1, batch_size)
+    cases = family.cases
+    runners = [Runner(case, num_train) for case in cases]
     for runner in runners:
         runner.step(batches[0])  # warm-up
-    samples = {(case.label, b): [] for case in CASES for b in range(1, num_batches + 1)}
+    samples = {(case.label, b): [] for case in cases for b in range(1, num_batches + 1)}
     shuffle = random.Random(SEED)
     for _ in range(repeats):
         for b in range(1, num_batches + 1):
-            order = list(zip(CASES, runners))
+            order = list(zip(cases, runners))
             shuffle.shuffle(order)  # no objective always runs right after another
             for case, runner in order:
                 samples[case.label, b].append(runner.step(batches[b]))
@@ -169,7 +224,7 @@ def time_all(num_batches: int, repeats: int, batch_size: int) -> dict:
             sum(statistics.median(s[k] for s in samples[case.label, b]) for b in range(1, num_batches + 1))
             for k in range(3)
         ]
-        for case in CASES
+        for case in cases
     }
     timed = batches[1:]
     return {"medians": medians, "mean_real_tokens_per_batch": statistics.mean(int(b["attention_mask"].sum()) for b in timed),
@@ -180,10 +235,10 @@ def _status_kib(field_name: str) -> int:
     return int(re.search(rf"{field_name}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 
 
-def memory_of(label: str, batch_size: int) -> dict:
+def memory_of(family: Family, label: str, batch_size: int) -> dict:
     """In this (fresh) process: resident memory before and peak over two steps after a warm-up step."""
-    case = next(c for c in CASES if c.label == label)
-    batches, num_train = sst2_batches(load_tokenizer(resolve_model_path(MODEL)), 3, batch_size)
+    case = next(c for c in family.cases if c.label == label)
+    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), 3, batch_size)
     runner = Runner(case, num_train)
     runner.step(batches[0])
     with open("/proc/self/clear_refs", "w") as handle:
@@ -195,12 +250,12 @@ def memory_of(label: str, batch_size: int) -> dict:
     return {"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024}
 
 
-def measure_memory(batch_size: int, threads: int) -> dict:
+def measure_memory(family_name: str, batch_size: int, threads: int) -> dict:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": str(threads)}
     found = {}
-    for case in CASES:
+    for case in FAMILIES[family_name].cases:
         done = subprocess.run(
-            [sys.executable, __file__, "--memory-of", case.label,
+            [sys.executable, __file__, "--family", family_name, "--memory-of", case.label,
              "--batch-size", str(batch_size), "--threads", str(threads)],
             capture_output=True, text=True, env=env, check=True,
         )
@@ -215,14 +270,16 @@ def machine(threads: int) -> dict:
             "python": platform.python_version(), "load_average_1_5_15": [round(x, 2) for x in load]}
 
 
-def report(num_batches: int, repeats: int, batch_size: int, threads: int) -> dict:
+def report(family_name: str, num_batches: int, repeats: int, batch_size: int, threads: int) -> dict:
+    family = FAMILIES[family_name]
+    baseline = family.cases[0].label
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    timing = time_all(num_batches, repeats, batch_size)
-    memory = measure_memory(batch_size, threads)
-    base_step, base_compute, base_cpu = timing["medians"]["vanilla"]
-    base_memory = memory["vanilla"]
+    timing = time_all(family, num_batches, repeats, batch_size)
+    memory = measure_memory(family_name, batch_size, threads)
+    base_step, base_compute, base_cpu = timing["medians"][baseline]
+    base_memory = memory[baseline]
     rows = {}
-    for case in CASES:
+    for case in family.cases:
         step_s, fwd_bwd_s, cpu_s = timing["medians"][case.label]
         mem = memory[case.label]
         row = {
@@ -241,15 +298,17 @@ def report(num_batches: int, repeats: int, batch_size: int, threads: int) -> dic
         if case.target is not None:
             row["time_target_x"] = case.target
             row["meets_time_target"] = row["cpu_x"] <= case.target
-        if case.label != "vanilla":
-            row["meets_memory_target"] = row["peak_x"] <= 1.15
+        if case.label != baseline and family.memory_target is not None:
+            row["meets_memory_target"] = row["peak_x"] <= family.memory_target
         rows[case.label] = row
     return {
         "benchmark": "objective_cost",
+        "family": family_name,
+        "baseline": baseline,
         "model": MODEL,
-        "data": "sst2:train (seeded draw)",
+        "data": f"{family.data} (seeded draw)",
         "batch_size": batch_size,
-        "max_length": MAX_LENGTH,
+        "max_length": family.max_length,
         "timed_batches": num_batches,
         "repeats_per_batch": repeats,
         "mean_real_tokens_per_batch": round(timing["mean_real_tokens_per_batch"], 1),
@@ -257,27 +316,30 @@ def report(num_batches: int, repeats: int, batch_size: int, threads: int) -> dic
         "machine": {**machine(threads), "load_average_at_start": load_at_start},
         "time": "seconds over the timed batches, each batch's median repeat; cpu_s: CPU time of objective.step + "
                 "engine backward + clip + AdamW, all threads, idle OpenMP threads sleeping; step_s: its wall time; "
-                "fwd_bwd_s: wall time without the optimizer update; *_x: ratio to vanilla; targets judged on cpu_x",
+                f"fwd_bwd_s: wall time without the optimizer update; *_x: ratio to {baseline}; targets judged on cpu_x",
         "memory": "fresh process per objective; peak_mib: peak RSS over two steps after a warm-up step; step_mib: that "
-                  "peak minus RSS before them; *_x: ratio to vanilla",
+                  f"peak minus RSS before them; *_x: ratio to {baseline}",
         "objectives": rows,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="supervised")
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="default: 32 (supervised), 64 (sentence)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one objective's memory, in a child
     args = parser.parse_args()
+    family = FAMILIES[args.family]
+    batch_size = args.batch_size or family.batch_size
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     if args.memory_of:
-        print(json.dumps(memory_of(args.memory_of, args.batch_size)))
+        print(json.dumps(memory_of(family, args.memory_of, batch_size)))
         return
-    print(json.dumps(report(args.batches, args.repeats, args.batch_size, args.threads), indent=2))
+    print(json.dumps(report(args.family, args.batches, args.repeats, batch_size, args.threads), indent=2))
 
 
 if __name__ == "__main__":
