@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from advcl.data.batching import EncodedDataset, sequential_batches
 from advcl.errors import BadInput
-from advcl.modeling.encoder import model_inputs
+from advcl.modeling.encoder import EncoderOutput, model_inputs
 from advcl.perturbers.base import Perturber
 
 DEFAULT_EPS = (0.02, 0.075, 0.1)  # CARL's grid (Table 5)
@@ -131,7 +131,54 @@ def frozen(model):
             p.requires_grad_(flag)
 
 
+@dataclass
+class AttackedBatch:
+    """One batch of :func:`attacked_batches`: the clean pass and, per perturber, δ and the pass at ``E + δ``."""
+
+    indices: list[int]
+    labels: torch.Tensor
+    attention_mask: torch.Tensor
+    clean: EncoderOutput
+    attacks: list[tuple[torch.Tensor, EncoderOutput]]
+
+
 @torch.no_grad()
+def attacked_batches(
+    model, data: EncodedDataset, perturbers: Sequence[Perturber | None], settings: AttackSettings, batch_size: int,
+    device, progress=None,
+) -> Iterator[AttackedBatch]:
+    """The attack of every perturber on each batch of ``data`` in order (δ seeded by ``settings.seed`` and the batch).
+
+    Shared by :func:`robustness` and ``advcl perturb --space embedding``, so that both see the same δ. Until the
+    generator finishes (or is closed) the model is in eval mode with every parameter frozen and the RNG is a fork;
+    then the model gets its ``requires_grad`` flags and train/eval mode back, and the caller's RNG state is as it was.
+    """
+    device = torch.device(device)
+    batches = sequential_batches(len(data), batch_size)
+    task = progress.add_task("attacking", total=len(batches) * len(perturbers)) if progress else None
+    was_training = model.training
+    model.eval()
+    try:
+        with frozen(model), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+            for number, indices in enumerate(batches):
+                batch = {k: v.to(device) for k, v in data.collate(indices).items()}
+                inputs, labels = model_inputs(batch), batch["labels"]
+                embeds = model.word_embeddings(inputs.pop("input_ids"))
+                clean = model(inputs_embeds=embeds, **inputs)
+                attacks = []
+                for perturber in perturbers:
+                    torch.manual_seed(settings.seed * 1_000_003 + number)
+                    delta = adversarial_delta(model, embeds, inputs, labels, perturber)
+                    attacks.append((delta, model(inputs_embeds=embeds + delta, **inputs)))
+                    if progress:
+                        progress.advance(task)
+                yield AttackedBatch(indices, labels, inputs["attention_mask"], clean, attacks)
+    finally:
+        model.train(was_training)
+        if progress:
+            progress.remove_task(task)
+
+
 def robustness(
     model,
     data: EncodedDataset,
@@ -146,36 +193,16 @@ def robustness(
     Leaves the model's weights, ``requires_grad`` flags, ``.grad`` and train/eval mode as it found them.
     """
     perturbers = [settings.perturber(e) for e in eps]
-    device = torch.device(device)
-    batches = sequential_batches(len(data), batch_size)
     clean_correct = 0
     totals = [{"correct": 0, "cosine": 0.0, "euclidean": 0.0} for _ in eps]
-    task = progress.add_task("attacking", total=len(batches) * len(eps)) if progress else None
-    was_training = model.training
-    model.eval()
-    try:
-        with frozen(model), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-            for number, indices in enumerate(batches):
-                batch = {k: v.to(device) for k, v in data.collate(indices).items()}
-                inputs, labels = model_inputs(batch), batch["labels"]
-                embeds = model.word_embeddings(inputs.pop("input_ids"))
-                clean = model(inputs_embeds=embeds, **inputs)
-                correct = clean.logits.argmax(-1) == labels
-                clean_correct += correct.sum().item()
-                for perturber, total in zip(perturbers, totals):
-                    torch.manual_seed(settings.seed * 1_000_003 + number)
-                    delta = adversarial_delta(model, embeds, inputs, labels, perturber)
-                    adversarial = model(inputs_embeds=embeds + delta, **inputs)
-                    cosine, euclidean = representation_distances(clean.sentence, adversarial.sentence)
-                    total["correct"] += (correct & (adversarial.logits.argmax(-1) == labels)).sum().item()
-                    total["cosine"] += cosine.sum().item()
-                    total["euclidean"] += euclidean.sum().item()
-                    if progress:
-                        progress.advance(task)
-    finally:
-        model.train(was_training)
-        if progress:
-            progress.remove_task(task)
+    for batch in attacked_batches(model, data, perturbers, settings, batch_size, device, progress):
+        correct = batch.clean.logits.argmax(-1) == batch.labels
+        clean_correct += correct.sum().item()
+        for (_, adversarial), total in zip(batch.attacks, totals):
+            cosine, euclidean = representation_distances(batch.clean.sentence, adversarial.sentence)
+            total["correct"] += (correct & (adversarial.logits.argmax(-1) == batch.labels)).sum().item()
+            total["cosine"] += cosine.sum().item()
+            total["euclidean"] += euclidean.sum().item()
     n = len(data)
     return {
         "attack": settings.attack,
