@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from safetensors.torch import load_file
 
-from conftest import run_cli, write_tiny_recipe
+from conftest import SHARED_DATA, run_cli, write_tiny_recipe
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +164,23 @@ def test_embed_rejects_an_empty_line(tiny_run, tmp_path):
         run_cli("embed", "--model", str(tiny_run), "--input", str(source), "--output", str(tmp_path / "e.npy")),
         "s.txt:2: empty line",
     )
+
+
+def test_embed_gives_the_embeddings_that_the_sts_suite_scores(tiny_run, tmp_path):
+    pairs = [json.loads(line) for line in (SHARED_DATA / "stsb" / "validation.jsonl").read_text().splitlines()]
+    embedded = []
+    for side in ("sentence1", "sentence2"):
+        (tmp_path / f"{side}.txt").write_text("".join(p[side] + "\n" for p in pairs))
+        done = run_cli("embed", "--model", str(tiny_run), "--input", str(tmp_path / f"{side}.txt"),
+                       "--output", str(tmp_path / f"{side}.npy"))
+        assert done.returncode == 0, done.stderr
+        embedded.append(np.load(tmp_path / f"{side}.npy").astype(np.float64))
+    first, second = embedded
+    cosines = (first * second).sum(1) / np.linalg.norm(first, axis=1) / np.linalg.norm(second, axis=1)
+    expected = 100 * scipy.stats.spearmanr(cosines, [p["score"] for p in pairs]).statistic
+    done = run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--tasks", "stsb:validation", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tasks"]["stsb:validation"]["spearman"] == pytest.approx(expected, abs=1e-3)
 
 
 def test_plugins_and_data_json():
