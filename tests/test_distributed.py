@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from conftest import run_cli, write_tiny_recipe
+from conftest import SHARED_DATA, run_cli, write_tiny_recipe
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,396 @@ def test_gathered_negatives_equal_the_single_process_loss_on_the_concatenated_ba
         grad_a = torch.tensor([row for _, g_a, _ in per_rank for row in g_a]) / 2
         grad_b = torch.tensor([row for _, _, g_b in per_rank for row in g_b]) / 2
         assert torch.allclose(grad_a, a.grad, atol=1e-6) and torch.allclose(grad_b, b.grad, atol=1e-6)
+
+
+# -- CARL's memory banks ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_and_dump(rank, world, port, recipe_path, out_dir):
+    """One process of a run launched as torchrun would (RANK, WORLD_SIZE... in the environment), through the
+    engine's own session functions; writes this process's final model and objective state."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    from safetensors.torch import save_file
+
+    from advcl.config.recipe import load_recipe
+    from advcl.engine import session
+    from advcl.engine.distributed import shutdown
+
+    recipe = load_recipe(recipe_path)
+    device, topology = session._device_and_processes(recipe)
+    trainer = session._build(recipe, session.run_folder_for(recipe), True, device, topology)
+    trainer.fit()
+    state = {f"objective.{k}": v for k, v in trainer.objective.state_dict().items()}
+    state |= {f"model.{k}": v for k, v in trainer.model.hf.state_dict().items()}
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(out_dir / f"rank{rank}.safetensors"))
+    shutdown()
+
+
+def run_processes(world, target, *args, timeout=600):
+    port = free_port()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(rank, world, port, *args)) for rank in range(world)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=timeout)
+    assert [p.exitcode for p in procs] == [0] * world
+
+
+def balanced_sst2(path, per_label: int):
+    """``per_label`` short SST-2 training sentences of each label, alternating, as a user jsonl file."""
+    rows = [json.loads(line) for line in (SHARED_DATA / "sst2" / "train.jsonl").read_text().splitlines()[:400]]
+    rows = [r for r in rows if len(r["text"].split()) <= 12]
+    by_label = [[r for r in rows if r["label"] == label][:per_label] for label in (0, 1)]
+    path.write_text("".join(json.dumps(r) + "\n" for pair in zip(*by_label) for r in pair))
+    return path
+
+
+def _collectives(rank, world, port, out):
+    import torch.distributed as dist
+
+    from advcl.engine.distributed import any_rank, gather_rows
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    rows = torch.arange(3 * (rank + 1), dtype=torch.float).view(-1, 3) + 10 * rank  # rank 0: 1 row, rank 1: 2
+    labels = torch.full((rank + 1,), rank)
+    gathered, gathered_labels = gather_rows(rows, labels)
+    out.put((rank, gathered.tolist(), gathered_labels.tolist(), any_rank(rank == 1, False, True)))
+    dist.destroy_process_group()
+
+
+def test_gather_rows_and_any_rank_agree_on_every_process():
+    ctx = mp.get_context("spawn")
+    out, port = ctx.Queue(), free_port()
+    procs = [ctx.Process(target=_collectives, args=(r, 2, port, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict((rank, rest) for rank, *rest in (out.get(timeout=120) for _ in procs))
+    for p in procs:
+        p.join(timeout=60)
+    expected = ([[0.0, 1.0, 2.0], [10.0, 11.0, 12.0], [13.0, 14.0, 15.0]], [0, 1, 1], (True, False, True))
+    assert results == {0: list(expected), 1: list(expected)}
+
+
+def test_lost_peer_tells_another_process_stopping_from_an_own_error():
+    import torch.distributed as dist
+
+    from advcl.engine.distributed import lost_peer
+
+    closed = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                          "[127.0.0.1]:60621. This is typically caused by a remote worker crashing.")
+    assert lost_peer(closed) and lost_peer(dist.DistNetworkError("store gone"))
+    assert not lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) and not lost_peer(ValueError("x"))
+
+
+def test_a_bank_update_writes_a_repeated_index_once_from_its_first_row():
+    from advcl.losses.memory_bank_contrast import MemoryBankContrast, first_occurrences
+
+    assert first_occurrences(torch.tensor([3, 1, 3, 2, 1])).tolist() == [0, 1, 3]
+    bank = MemoryBankContrast(MemoryBankContrast.Config(momentum=0.5), num_examples=4, dim=2)
+    reps = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]])
+    bank.update(torch.tensor([1, 1, 2]), reps, -reps, torch.tensor([0, 1, 1]))
+    assert torch.allclose(bank.bank_orig[1], torch.tensor([0.6, 0.8])) and bank.bank_labels.tolist() == [-1, 0, 1, -1]
+    assert torch.allclose(bank.bank_adv[2], torch.tensor([0.0, -1.0]))
+
+
+def test_ddp_leaves_carls_banks_out_of_its_buffer_broadcast():
+    from advcl.config.validate import build
+    from advcl.engine.trainer import TrainStep, rank_consistent_buffers
+    from advcl.modeling.encoder import EncoderClassifier
+    from advcl.objectives.carl import CARL
+    from tiny_models import tiny_bert
+
+    model = EncoderClassifier(tiny_bert())
+    carl = CARL(build(CARL.Config, {"contrast": {"num_negatives": 4}}, "objective"), model=model, num_labels=2,
+                num_train_examples=8)
+    assert rank_consistent_buffers(TrainStep(model, carl)) == [
+        "objective.contrast.bank_orig", "objective.contrast.bank_adv", "objective.contrast.bank_labels"
+    ]
+
+
+def test_carl_memory_banks_are_the_same_on_every_process_and_as_one_process_with_the_doubled_batch(
+    tmp_path, no_dropout_model_dir
+):
+    """2 processes x 8 rows against 1 x 16 over two epochs of 64 balanced examples: the banks fill in the first
+    epoch (L_D on from step 5) only if every process writes every process's rows. With m = 32 every anchor
+    contrasts against all 32 rows of the other label, so the random draw of negatives changes no loss."""
+    data = balanced_sst2(tmp_path / "balanced.jsonl", 32)
+    common = {"data": {"train": str(data), "validation": "", "max_train_examples": 0},
+              "train": {"epochs": 2, "save_every": 100, "log_every": 1},
+              "objective": {"name": "carl", "freelb": {"init_mag": 0.0}, "contrast": {"num_negatives": 32}}}
+    results = {}
+    for world, batch_size in ((1, 16), (2, 8)):
+        folder = tmp_path / f"world{world}"
+        folder.mkdir()
+        recipe = write_tiny_recipe(folder, no_dropout_model_dir, **common)
+        recipe.write_text(recipe.read_text().replace("batch_size = 8", f"batch_size = {batch_size}"))
+        run_processes(world, _train_and_dump, str(recipe), folder)
+        results[world] = [load_file(folder / f"rank{rank}.safetensors") for rank in range(world)]
+        rows = [json.loads(r) for r in (folder / "runs" / "tiny" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["contrast_on"] for r in rows if r["split"] == "train"] == [0.0] * 4 + [1.0] * 4
+    (single,), (rank0, rank1) = results[1], results[2]
+    banks = ("objective.contrast.bank_orig", "objective.contrast.bank_adv", "objective.contrast.bank_labels")
+    for key in banks:
+        assert torch.equal(rank0[key], rank1[key]), key  # every process holds the same banks ...
+        assert torch.allclose(rank0[key].float(), single[key].float(), atol=1e-5), key  # ... one process's
+    assert (single["objective.contrast.bank_labels"] >= 0).all()
+    for key in single:
+        assert torch.allclose(single[key].float(), rank0[key].float(), atol=2e-5), key
+
+
+# -- evaluation ---------------------------------------------------------------------------------------------
+
+
+class CountingEncoder(torch.nn.Module):
+    """An encoder that counts the sentences it encodes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.encoded = model, 0
+
+    def forward(self, **inputs):
+        self.encoded += len(inputs["input_ids"])
+        return self.model(**inputs)
+
+
+def _sts_validation(rank, world, port, out):
+    from advcl.config.recipe import load_recipe
+    from advcl.data.catalogue import load_data
+    from advcl.engine.validation import make_validator
+    from advcl.modeling.encoder import EncoderClassifier
+    from tiny_models import tiny_bert, tiny_tokenizer
+
+    if world > 1:
+        import torch.distributed as dist
+
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    recipe = load_recipe(None, data={"data": {"train": "stsb:train", "validation": "stsb:validation"},
+                                     "model": {"max_length": 32},
+                                     "train": {"select_metric": "spearman", "eval_batch_size": 8}})
+    dataset = load_data("stsb:validation").sample(41, 0)
+    validate = make_validator(recipe, dataset, tiny_tokenizer(), 0, torch.device("cpu"))
+    model = CountingEncoder(EncoderClassifier(tiny_bert(seed=3)).eval())
+    torch.manual_seed(rank)  # nothing random may matter
+    metrics = validate(model)
+    out.put((rank, metrics, model.encoded))
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def test_sts_spearman_validation_is_sharded_over_processes_and_equals_one_process():
+    import queue
+
+    ctx = mp.get_context("spawn")
+    results = {}
+    for world in (1, 2):
+        out = ctx.Queue()
+        port = free_port()
+        procs = [ctx.Process(target=_sts_validation, args=(r, world, port, out)) for r in range(world)]
+        for p in procs:
+            p.start()
+        try:
+            results[world] = dict((rank, (m, n)) for rank, m, n in (out.get(timeout=300) for _ in procs))
+        except queue.Empty:
+            pytest.fail(f"{world} process(es) gave no result")
+        for p in procs:
+            p.join(timeout=60)
+    (single, encoded), = results[1].values()
+    assert encoded == 82 and single["examples"] == 41  # 41 pairs: 82 sentences
+    for rank in (0, 1):
+        metrics, encoded = results[2][rank]
+        assert encoded == 41  # each process encodes half the sentences ...
+        assert metrics["examples"] == 41  # ... and every process scores all the pairs,
+        assert metrics["spearman"] == pytest.approx(single["spearman"], abs=1e-6)  # as one process does
+    assert results[2][0][0]["spearman"] == results[2][1][0]["spearman"]
+
+
+# -- failures -----------------------------------------------------------------------------------------------
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def rank_tracebacks(stderr: str) -> list[str]:
+    """Python tracebacks printed by the training processes (torchrun prefixes their lines with [rankN]:)."""
+    return [line for line in stderr.splitlines() if line.startswith("[rank") and "Traceback" in line]
+
+
+def test_a_rank_that_fails_brings_the_others_down_within_seconds_with_one_error(tmp_path, no_dropout_model_dir):
+    """Rank 0 alone writes checkpoints: when it cannot (here its checkpoints folder is a file) it stops with the
+    reason while rank 1 waits for it in the checkpoint barrier; rank 1 must stop at once, without a traceback."""
+    import shutil
+    import time
+
+    recipe = write_tiny_recipe(tmp_path, no_dropout_model_dir, data={"max_train_examples": 64, "validation": ""},
+                               train={"epochs": 1, "batch_size": 8, "max_steps": 1, "save_every": 1})
+    assert run_cli("train", "--recipe", str(recipe)).returncode == 0
+    run_dir = tmp_path / "runs" / "tiny"
+    report = json.loads((run_dir / "report.json").read_text())
+    (run_dir / "report.json").write_text(json.dumps(report | {"status": "interrupted"}))
+    config = (run_dir / "config.toml").read_text()
+    (run_dir / "config.toml").write_text(config.replace("max_steps = 1", "max_steps = 3"))
+    shutil.rmtree(run_dir / "checkpoints")
+    (run_dir / "checkpoints").write_text("not a folder")
+    started = time.monotonic()
+    done = torchrun(2, "train", "--resume", str(run_dir))
+    assert done.returncode != 0 and time.monotonic() - started < 60
+    assert error_lines(done.stderr) == [
+        "error: could not write checkpoint for step 1 (File exists); no earlier checkpoint exists"
+    ], done.stderr
+    assert rank_tracebacks(done.stderr) == [], done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0").strip()) == pid:
+            found.append(int(status.parent.name))
+    return found
+
+
+def _environment(pid: int) -> dict:
+    from pathlib import Path
+
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode(errors="replace").split("=", 1) for entry in raw if b"=" in entry)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker processes in /proc")
+def test_a_killed_rank_brings_the_others_down_within_seconds(tmp_path, no_dropout_model_dir):
+    """Rank 1 killed mid-run (as the kernel's OOM killer would): the job ends within seconds, non-zero, and no
+    process hangs in a collective or prints a traceback."""
+    import signal
+    import time
+
+    recipe = write_tiny_recipe(tmp_path, no_dropout_model_dir, data={"max_train_examples": 64, "validation": ""},
+                               train={"epochs": 0, "max_steps": 100_000, "batch_size": 8, "save_every": 100_000,
+                                      "log_every": 1})
+    metrics = tmp_path / "runs" / "tiny" / "metrics.jsonl"
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+             "-m", "advcl", "train", "--recipe", str(recipe)],
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+                assert job.poll() is None and time.monotonic() < deadline, "training did not start"
+                time.sleep(0.2)
+            (rank1,) = [pid for pid in _children(job.pid) if _environment(pid).get("RANK") == "1"]
+            os.kill(rank1, signal.SIGKILL)
+            killed = time.monotonic()
+            job.wait(timeout=60)
+            elapsed = time.monotonic() - killed
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
+    text = (tmp_path / "stderr.txt").read_text()
+    assert job.returncode != 0 and elapsed < 30, text
+    assert rank_tracebacks(text) == [], text
+    # rank 0 says so in one line when it meets the loss in a collective before torchrun's SIGTERM reaches it
+    errors = error_lines(text)
+    assert errors == [] or (len(errors) == 1 and errors[0].startswith(
+        "error: another process stopped, so all 2 stopped (")), text
+    assert "Signal 9 (SIGKILL)" in text  # torchrun names the process that died first
+
+
+def _train_with_nan_on_rank_1(rank, world, port, recipe_path, out):
+    """A run whose rank 1 alone sees a non-finite loss at step 3 (as a bad example or an fp16 overflow would)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    from advcl.config.recipe import load_recipe
+    from advcl.engine import session
+    from advcl.engine.distributed import shutdown
+    from advcl.errors import RunFailed
+
+    recipe = load_recipe(recipe_path)
+    device, topology = session._device_and_processes(recipe)
+    trainer = session._build(recipe, session.run_folder_for(recipe), True, device, topology)
+    step = trainer.objective.step
+
+    def poisoned(batch, model, ctx):
+        out = step(batch, model, ctx)
+        if rank == 1 and ctx.step == 2:
+            out.loss = out.loss * float("nan")
+        return out
+
+    trainer.objective.step = poisoned
+    try:
+        trainer.fit()
+        out.put((rank, "finished", trainer.state.step))
+    except RunFailed as exc:
+        out.put((rank, str(exc), trainer.state.step))
+    shutdown()
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_after_the_same_step(tmp_path, no_dropout_model_dir):
+    recipe = write_tiny_recipe(tmp_path, no_dropout_model_dir, data={"max_train_examples": 64, "validation": ""},
+                               train={"epochs": 1, "batch_size": 8, "save_every": 1})
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    port = free_port()
+    procs = [ctx.Process(target=_train_with_nan_on_rank_1, args=(r, 2, port, str(recipe), out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict((rank, (message, step)) for rank, message, step in (out.get(timeout=300) for _ in procs))
+    for p in procs:
+        p.join(timeout=60)
+    expected = ("loss became nan at step 3 (process 1): run stopped; the last good checkpoint step-0000002 is "
+                "kept (try a lower train.lr)")
+    assert results == {0: (expected, 2), 1: (expected, 2)}
+    report = json.loads((tmp_path / "runs" / "tiny" / "report.json").read_text())
+    assert report["status"] == "failed" and report["message"].startswith("loss became nan at step 3 (process 1)")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.global_batch_size=24",
+     "error: 'train.global_batch_size' = 24 does not divide into 2 process(es) x train.batch_size 8"),
+    ("run.device=cuda", "error: run.device = 'cuda' but no CUDA device is available (use 'auto' or 'cpu')"),
+])
+def test_bad_distributed_setup_is_one_error_from_rank_0(tmp_path, no_dropout_model_dir, override, message):
+    if override == "run.device=cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    recipe = write_tiny_recipe(tmp_path, no_dropout_model_dir, data={"max_train_examples": 64})
+    done = torchrun(2, "train", "--recipe", str(recipe), "--set", override)
+    assert done.returncode != 0
+    assert error_lines(done.stderr) == [message], done.stderr
+    assert rank_tracebacks(done.stderr) == [], done.stderr
+
+
+def test_a_missing_backend_or_too_few_devices_is_a_clear_error(monkeypatch):
+    import torch.distributed as dist
+
+    from advcl.engine.distributed import Topology, init_process_group
+    from advcl.errors import BadInput
+
+    monkeypatch.setattr(dist, "is_backend_available", lambda backend: False)
+    with pytest.raises(BadInput, match="distributed backend 'gloo' is not available in this torch build"):
+        init_process_group(Topology(0, 2, 0), torch.device("cpu"))
+    with pytest.raises(BadInput, match="distributed backend 'nccl' is not available"):
+        init_process_group(Topology(0, 2, 0), torch.device("cuda", 0))
+    monkeypatch.setattr(dist, "is_backend_available", lambda backend: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(BadInput, match=r"2 processes per node but 1 CUDA device\(s\): use --nproc_per_node=1"):
+        init_process_group(Topology(1, 2, 1), torch.device("cuda", 1))

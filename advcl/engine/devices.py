@@ -27,6 +27,14 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A collated batch on ``device``. To CUDA: staged in pinned (page-locked) memory and copied asynchronously
+    (the copy overlaps the host's work until a kernel needs it); on the CPU the tensors themselves."""
+    if device.type != "cuda":
+        return {k: v.to(device) for k, v in batch.items()}
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def check_precision(device: torch.device, precision: str) -> None:
     if precision != "fp32" and device.type != "cuda":
         raise BadInput(f"run.precision = '{precision}' needs a CUDA device; on {device.type} use 'fp32'")

@@ -46,6 +46,12 @@ def init_process_group(topology: Topology, device: torch.device) -> None:
     if not dist.is_backend_available(backend):
         raise BadInput(f"distributed backend '{backend}' is not available in this torch build")
     if device.type == "cuda":
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", topology.world_size))
+        if per_node > torch.cuda.device_count():
+            raise BadInput(
+                f"{per_node} processes per node but {torch.cuda.device_count()} CUDA device(s): "
+                f"use --nproc_per_node={torch.cuda.device_count()} (one process per device)"
+            )
         torch.cuda.set_device(device)
     # a short timeout: if another rank dies, collectives fail within a minute instead of hanging
     dist.init_process_group(backend, timeout=timedelta(seconds=int(os.environ.get("ADVCL_DIST_TIMEOUT", 60))))
@@ -81,6 +87,54 @@ def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
 
     gathered = all_gather_tensor_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
     return gathered, topology.rank * x.shape[0]  # every rank holds the same number of rows
+
+
+@torch.no_grad()
+def gather_rows(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Every rank's rows of each tensor, concatenated along dim 0 in rank order, without gradients.
+
+    For state that every rank must hold alike (CARL's memory banks): each rank passes its rows, all ranks get
+    the same result. The ranks may pass different numbers of rows (the same on every rank for each tensor's
+    other dimensions and dtype). With one process: the tensors themselves.
+    """
+    if not world().distributed:
+        return tensors
+    size = dist.get_world_size()
+    counts = torch.tensor([len(t) for t in tensors], device=tensors[0].device)
+    every = [torch.empty_like(counts) for _ in range(size)]
+    dist.all_gather(every, counts)
+    every = torch.stack(every).tolist()  # [rank][tensor] row counts
+    out = []
+    for i, t in enumerate(tensors):
+        rows = [r[i] for r in every]
+        padded = t.detach().new_zeros((max(rows), *t.shape[1:]))
+        padded[: len(t)] = t.detach()
+        parts = [torch.empty_like(padded) for _ in range(size)]
+        dist.all_gather(parts, padded.contiguous())
+        out.append(torch.cat([part[:n] for part, n in zip(parts, rows)]))
+    return tuple(out)
+
+
+def any_rank(*flags: bool) -> tuple[bool, ...]:
+    """For each flag: whether it is set on any rank (every rank gets the same answer); one collective."""
+    if not world().distributed:
+        return tuple(bool(f) for f in flags)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    values = torch.tensor([float(bool(f)) for f in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in values.tolist())
+
+
+LOST_PEER_CLUES = ("Connection closed by peer", "Connection reset by peer", "remote worker", "Timed out waiting",
+                   "NCCL communicator was aborted")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective or the rendezvous store failing because another process stopped (crashed,
+    was killed, hangs past the timeout), rather than an error of this process's own."""
+    if isinstance(exc, (dist.DistNetworkError, dist.DistStoreError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(clue in str(exc) for clue in LOST_PEER_CLUES)
 
 
 def gather_objects(obj) -> list:

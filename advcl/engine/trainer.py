@@ -8,6 +8,8 @@ Under ``torchrun`` each of the N processes takes its slice of every global batch
 the model and the objective's heads are one DDP module, so gradients are averaged across processes on the
 objective's final backward (earlier passes it makes through ``ctx.backward`` and all but the last
 accumulation micro-batch run under ``no_sync``). Rank 0 alone logs, shows progress and writes checkpoints.
+Decisions that end the loop are taken together: a non-finite loss on any process, or Ctrl-C seen by any, stops
+every process after the same step (one collective per step), and rank 0 says why.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 from advcl.config.schema import Recipe
 from advcl.data.batching import EncodedDataset, epoch_batches
 from advcl.engine import checkpoint as ckpt
-from advcl.engine.devices import autocast
-from advcl.engine.distributed import barrier, gather_objects, world
+from advcl.engine.devices import autocast, to_device
+from advcl.engine.distributed import any_rank, barrier, gather_objects, world
 from advcl.engine.optim import build_optimizer, linear_schedule
 from advcl.engine.progress import stderr, training_progress
 from advcl.engine.validation import Validator
@@ -56,6 +58,15 @@ class TrainStep(nn.Module):
         return self.objective.step(batch, self.model, ctx)
 
 
+def rank_consistent_buffers(module: nn.Module) -> list[str]:
+    """Names (in ``module``) of the buffers its submodules declare in ``rank_consistent_buffers``."""
+    return [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, sub in module.named_modules()
+        for name in getattr(sub, "rank_consistent_buffers", ())
+    ]
+
+
 class Trainer:
     def __init__(
         self,
@@ -81,16 +92,22 @@ class Trainer:
         self.step_module = TrainStep(model, objective)
         self.runner = self.step_module
         if self.topology.distributed:
+            # buffers an objective writes alike on every process itself (CARL's memory banks, hundreds of MB)
+            # are left out of DDP's broadcast of rank 0's buffers before every forward
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self.step_module, rank_consistent_buffers(self.step_module)
+            )
             self.runner = DistributedDataParallel(
                 self.step_module,
                 device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=True,  # e.g. CARL's head before its contrastive start step
             )
-        self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay)
+        self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay, fused=device.type == "cuda")
         self.scheduler = linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if recipe.run.precision == "fp16" else None
         self.state = TrainState()
-        self._stop_requested = False
+        self._stop_requested = False  # set by the Ctrl-C handler, on this process
+        self._stop_agreed = False  # any process's Ctrl-C, as agreed by all after a step
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self) -> None:
@@ -159,7 +176,9 @@ class Trainer:
             for batch in self._batches[k * cfg.grad_accum_steps : (k + 1) * cfg.grad_accum_steps]
         ]
 
-    def _train_step(self) -> tuple[float, dict, int]:
+    def train_step(self) -> tuple[float, dict, int]:
+        """One optimizer step on the micro-batches of step ``state.step`` (the caller advances ``state.step``);
+        returns (mean loss, mean logs, examples over all processes). ``bench/gpu_throughput.py`` times this."""
         group = self._micro_batches(self.state.step)
 
         def backward(loss: torch.Tensor) -> None:
@@ -168,9 +187,9 @@ class Trainer:
 
         ctx = StepContext(step=self.state.step, total_steps=self.total_steps, backward=backward)
         self.step_module.train()
-        total_loss, logs, examples = 0.0, {}, 0
+        total_loss, logs, examples, bad = 0.0, {}, 0, None
         for i, indices in enumerate(group):
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in self.train_data.collate(indices).items()}
+            batch = to_device(self.train_data.collate(indices), self.device)
             last = i == len(group) - 1
             sync = contextlib.nullcontext() if last or not self.topology.distributed else self.runner.no_sync()
             with sync:
@@ -178,12 +197,16 @@ class Trainer:
                     out = self.runner(batch, ctx)
                 value = out.loss.item()
                 if not math.isfinite(value):
-                    self._fail(f"loss became {value} at step {self.state.step + 1}")
+                    if not self.topology.distributed:
+                        self._fail(f"loss became {value} at step {self.state.step + 1}")
+                    bad = bad or value  # the other processes are in this step's collectives: finish it with them
                 backward(out.loss)
             total_loss += value / len(group)
             for key, v in out.logs.items():
                 logs[key] = logs.get(key, 0.0) + v / len(group)
             examples += len(indices) * self.topology.world_size
+        if self.topology.distributed:
+            self._agree_after_step(bad)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if self.recipe.train.max_grad_norm > 0:
@@ -197,6 +220,16 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total_loss, logs, examples
+
+    def _agree_after_step(self, bad: float | None) -> None:
+        """Every process learns whether any saw a non-finite loss or Ctrl-C in this step, and all act alike."""
+        nonfinite, self._stop_agreed = any_rank(bad is not None, self._stop_requested)
+        if nonfinite:
+            values = gather_objects(bad)
+            where = [rank for rank, value in enumerate(values) if value is not None]
+            value = values[where[0]]
+            self._fail(f"loss became {value} at step {self.state.step + 1} "
+                       f"(process{'es' if len(where) > 1 else ''} {', '.join(map(str, where))})")
 
     def _fail(self, what: str):
         last = ckpt.latest_checkpoint(self.run.checkpoints)
@@ -245,9 +278,10 @@ class Trainer:
         )
 
     def _on_sigint(self, signum, frame):
-        self._stop_requested = True
+        self._stop_requested = True  # with several processes, the next step's collective makes it everyone's stop
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
-        stderr.print("[yellow]Ctrl-C: saving a checkpoint after this step (press again to abort at once)")
+        if self.topology.is_main:
+            stderr.print("[yellow]Ctrl-C: saving a checkpoint after this step (press again to abort at once)")
 
     def fit(self) -> dict:
         previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -268,7 +302,7 @@ class Trainer:
             )
             while self.state.step < self.total_steps:
                 started = time.perf_counter()
-                loss, logs, examples = self._train_step()
+                loss, logs, examples = self.train_step()
                 self.state.step += 1
                 self.state.examples_seen += examples
                 self.state.train_seconds += time.perf_counter() - started
@@ -290,10 +324,12 @@ class Trainer:
                         progress.console.print(
                             f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "examples")
                         )
-                if evaluated or step % self.save_every == 0 or final or self._stop_requested:
+                # one process alone: Ctrl-C stops after this step; several: after the step all agreed to stop
+                stop = self._stop_agreed if self.topology.distributed else self._stop_requested
+                if evaluated or step % self.save_every == 0 or final or stop:
                     self.save()
                     self._report("running" if not final else "completed")
-                if self._stop_requested and not final:
+                if stop and not final:
                     self._report("interrupted", f"stopped by Ctrl-C at step {step}")
                     raise Interrupted(
                         f"interrupted at step {step}; checkpoint saved. Resume: advcl train --resume {self.run.path}"

@@ -9,6 +9,10 @@ examples with a different label:
 averaged over the batch: the exact softmax over the positive and the m negatives (the paper approximates it
 with NCE). The banks follow eq. 5, ``B[i] ← M·B[i] + (1−M)·R_i``, then each row is renormalised to unit length
 (Wu et al. 2018, whose memory bank CARL adopts).
+
+Under torchrun every process writes every process's rows of the step (gathered, no gradients), so all processes
+hold the same banks: those one process would hold training on the whole global batch. Each process then draws
+negatives for its own anchors from those banks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.engine.distributed import gather_rows
 from advcl.hookspecs import hookimpl
 
 
@@ -47,9 +52,25 @@ class MemoryBankContrast(nn.Module):
         self.register_buffer("bank_adv", torch.zeros(num_examples, dim))
         self.register_buffer("bank_labels", torch.full((num_examples,), -1, dtype=torch.long))
 
+    # written alike on every process (``update`` gathers every process's rows): DDP need not broadcast them
+    rank_consistent_buffers = ("bank_orig", "bank_adv", "bank_labels")
+
     @torch.no_grad()
     def update(self, indices: torch.Tensor, reps: torch.Tensor, reps_adv: torch.Tensor, labels: torch.Tensor) -> None:
-        """``B[i] ← normalise(M·B[i] + (1−M)·R̂_i)`` in both banks; a row's first write stores ``R̂_i`` itself."""
+        """``B[i] ← normalise(M·B[i] + (1−M)·R̂_i)`` in both banks (eq. 5); a row's first write stores ``R̂_i``.
+
+        Under torchrun the rows of every process are gathered first and each process writes them all. An index
+        that occurs twice in the gathered rows (a wrapped-around last batch) is written once, from its first
+        occurrence, so that every process writes the same values.
+        """
+        reps = torch.cat([reps.detach().float(), reps_adv.detach().float()], dim=1)
+        ids = torch.stack([indices.to(labels.device).long(), labels.long()], dim=1)
+        reps, ids = gather_rows(reps, ids)
+        indices, labels = ids[:, 0], ids[:, 1]
+        keep = first_occurrences(indices)
+        if len(keep) < len(indices):
+            reps, indices, labels = reps[keep], indices[keep], labels[keep]
+        reps, reps_adv = reps.chunk(2, dim=1)
         momentum = self.config.momentum
         for bank, new in ((self.bank_orig, reps), (self.bank_adv, reps_adv)):
             mixed = momentum * bank[indices] + (1 - momentum) * F.normalize(new.float(), dim=-1)
@@ -84,6 +105,14 @@ class MemoryBankContrast(nn.Module):
         negative_scores = (anchor @ bank.T).gather(1, negatives)
         logits = torch.cat([positive_score, negative_scores], dim=1) / self.config.temperature
         return F.cross_entropy(logits, torch.zeros(len(anchor), dtype=torch.long, device=logits.device))
+
+
+def first_occurrences(indices: torch.Tensor) -> torch.Tensor:
+    """Positions of the first occurrence of each distinct value of ``indices``, in increasing order."""
+    unique, inverse = torch.unique(indices, return_inverse=True)
+    positions = torch.arange(len(indices), device=indices.device)
+    first = torch.full((len(unique),), len(indices), dtype=positions.dtype, device=indices.device)
+    return first.scatter_reduce(0, inverse, positions, reduce="amin").sort().values
 
 
 @hookimpl

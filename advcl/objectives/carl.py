@@ -3,8 +3,10 @@
 ``L = CE_FreeLB + L_D``: FreeLB-K adversarial training (:mod:`advcl.objectives.freelb`) plus the label-aware
 contrast of :class:`advcl.losses.memory_bank_contrast.MemoryBankContrast` between the clean representation R
 and the adversarial one R_adv (the last FreeLB pass), against m negatives of other labels from two memory banks
-with one row per training example (``batch["index"]``), updated ``B ← M·B + (1−M)·R`` at every step, just
-before L_D is computed (so that the engine's backward finds the banks as L_D read them).
+with one row per training example (``batch["index"]``), updated ``B ← M·B + (1−M)·R`` (eq. 5) at every step, just
+before L_D is computed (so that the engine's backward finds the banks as L_D read them). Under torchrun the
+update writes every process's rows of the step (see ``MemoryBankContrast.update``), so every process holds the
+banks that one process training on the whole global batch would hold, and all switch L_D on at the same step.
 
 L_D is switched on once ``ctx.step ≥ contrast_start_step`` *and* every bank row has been written (one pass over
 the training set, the paper's "use an entire epoch ... to initialize the whole memory bank"); before that the
