@@ -37,6 +37,7 @@ def test_attack_end_to_end_then_again_from_its_results(tiny_run, resource_env):
     args = ("attack", "--attack", "deepwordbug", "--model", str(tiny_run), "--data", "sst2:test", "-n", "5")
     done = run_cli(*args, "--json", env=resource_env)
     assert done.returncode == 0, done.stderr
+    assert "nltk_data" not in done.stderr  # NLTK's downloader stays off: no failed download noise, no waiting
     result = json.loads(done.stdout)
     assert result["attack"] == "deepwordbug" and result["runtime"] in ("onnx", "torch")
     summary = result["summary"]

@@ -104,17 +104,25 @@ def require(folder: Path, needs: tuple[str, ...], who: str) -> None:
         raise BadInput(f"{who} needs resources missing from {folder}: {', '.join(missing)}; run `{command}`")
 
 
+def _no_download(info_or_id=None, *args, **kwargs) -> bool:
+    """Stands in for ``nltk.download``, which TextAttack calls at import and when it builds WordNet swaps: the
+    data comes from the resources folder, and a download attempt would print errors and wait on the network."""
+    return False
+
+
 def activate(folder: Path):
     """Point NLTK and TextAttack at ``folder`` and return the ``textattack`` module.
 
     TextAttack reads ``TA_CACHE_DIR`` once, at import, and then also sets HF_HOME and XDG_CACHE_HOME from it;
-    those two (and its other cache variables) are put back afterwards so that nothing else moves.
+    those two (and its other cache variables) are put back afterwards so that nothing else moves. NLTK's
+    downloader is switched off (:func:`_no_download`).
     """
     import nltk
 
     nltk_data = str(folder / "nltk_data")
     if nltk_data not in nltk.data.path:
         nltk.data.path.insert(0, nltk_data)
+    nltk.download = _no_download
     if "textattack" not in sys.modules:
         touched = ("TA_CACHE_DIR", "TFHUB_CACHE_DIR", "PYTORCH_TRANSFORMERS_CACHE", "HF_HOME", "XDG_CACHE_HOME")
         saved = {name: os.environ.get(name) for name in touched}
