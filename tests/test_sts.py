@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.stats import rankdata, spearmanr
 
+from advcl.data.catalogue import load_data
 from advcl.data.readers import DataError
 from advcl.embedding import embed_texts
 from advcl.evaluation.sts import average_ranks, embed_sentences, spearman, sts_spearman, sts_suite, load_sts
@@ -129,15 +130,16 @@ def test_sts_spearman_for_model_selection_restores_the_mode(tiny, toy_data):
     ("stsb", {"hub": {"path": "sentence-transformers/stsb", "score_range": [0, 5]}}),
     ("sts13", {"score_range": [0, 5]}),
 ])
-def test_score_outside_the_declared_range_names_file_and_line(tmp_path, monkeypatch, name, meta):
+@pytest.mark.parametrize("reader", [load_sts, load_data])  # the suite, and training's validation split
+def test_score_outside_the_declared_range_names_file_and_line(tmp_path, monkeypatch, name, meta, reader):
     rows = sts_rows(5, 3)
     rows[2]["score"] = 5.5  # the third row, on line 4 after a blank line 2
     path = write_split(tmp_path, name, "test", rows, meta, blank_line_at=2)
     monkeypatch.setenv("ADVCL_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError) as error:
-        load_sts(f"{name}:test")
+        reader(f"{name}:test")
     message = str(error.value)
-    assert message.startswith(f"{path}:4: score 5.5 is outside the range [0, 5]") and "\n" not in message
+    assert message == f"{path}:4: score 5.5 is outside the range [0, 5] that {name}'s meta.json declares"
 
 
 def test_a_classification_dataset_is_not_an_sts_set():

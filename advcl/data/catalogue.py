@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from advcl.data.dataset import Columns, TextDataset, build_dataset
+from advcl.data.dataset import Columns, ScoreRange, TextDataset, build_dataset
 from advcl.data.readers import FILE_SUFFIXES, DataError, iter_rows
 
 DATA_DIR_ENV = "ADVCL_DATA_DIR"
@@ -132,7 +132,14 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     if columns is not None and columns.adv_text:
         adv_text, adv_text_pair = ADVERSARIAL_COLUMNS
         fields = replace(fields, adv_text=adv_text, adv_text_pair=adv_text_pair if fields.text_pair else "")
-    return build_dataset(spec, task, rows, fields, label_names)
+    score_range = declared_score_range(meta, name) if task == "sts" else None
+    return build_dataset(spec, task, rows, fields, label_names, score_range)
+
+
+def declared_score_range(meta: dict, name: str) -> ScoreRange | None:
+    """The gold-score range an STS dataset's meta.json declares: ``score_range``, else ``hub.score_range``."""
+    declared = meta.get("score_range") or (meta.get("hub") or {}).get("score_range")
+    return ScoreRange(float(declared[0]), float(declared[1]), f"{name}'s meta.json") if declared else None
 
 
 def _hub_rows(name: str, split: str, meta: dict, local: Path):

@@ -90,17 +90,27 @@ def _class_index(value, label_names: list[str] | None, where: str, column: str) 
     raise DataError(f"{where}: label {value!r} in column '{column}' is outside the label set ({known})")
 
 
+@dataclass(frozen=True)
+class ScoreRange:
+    """The gold scores an STS dataset declares, and who declares them (named in the error)."""
+
+    low: float
+    high: float
+    declared_by: str
+
+
 def build_dataset(
     name: str,
     task: str,
     rows: Iterable[tuple[str, dict]],
     columns: Columns,
     label_names: list[str] | None = None,
+    score_range: ScoreRange | None = None,
 ) -> TextDataset:
     """Check and collect rows (``where`` strings like ``file:line`` name them in errors).
 
     Classification labels are class indices or label names; without ``label_names`` integer labels
-    define ``0..max`` and string labels their sorted set.
+    define ``0..max`` and string labels their sorted set. STS scores must lie in ``score_range`` when given.
     """
     texts, pairs, labels, adv_texts, adv_pairs = [], [], [], [], []
     raw_labels: list[tuple[str, object]] = []
@@ -122,6 +132,9 @@ def build_dataset(
                 labels.append(float(value))
             except (TypeError, ValueError):
                 raise DataError(f"{where}: score {value!r} in column '{columns.label}' is not a number") from None
+            if score_range and not score_range.low <= labels[-1] <= score_range.high:
+                raise DataError(f"{where}: score {labels[-1]:g} is outside the range [{score_range.low:g}, "
+                                f"{score_range.high:g}] that {score_range.declared_by} declares")
         else:
             raw_labels.append((where, value))
     if not texts:

@@ -9,7 +9,8 @@ the average over the tasks it scored (seven in the papers; six here when SICK-R 
 pooler that made the embeddings. STS-B validation, through :func:`sts_spearman`, selects checkpoints during training.
 
 A gold score outside the range the dataset's meta.json declares (``score_range``, or ``hub.score_range``) is a
-one-line :class:`~advcl.data.readers.DataError` naming the file and line.
+one-line :class:`~advcl.data.readers.DataError` naming the file and line, wherever the split is read (the
+catalogue checks it: :func:`advcl.data.catalogue.load_data`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from advcl.data.catalogue import load_data, meta_for, parse_spec, resolve
+from advcl.data.catalogue import load_data, parse_spec, resolve
 from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError, iter_rows
 from advcl.embedding import embed_texts
@@ -102,16 +103,9 @@ class StsSet:
     subsets: list[str] | None
 
 
-def declared_score_range(meta: dict | None) -> tuple[float, float] | None:
-    """The gold-score range a meta.json declares: ``score_range``, else ``hub.score_range``; None if neither."""
-    meta = meta or {}
-    declared = meta.get("score_range") or (meta.get("hub") or {}).get("score_range")
-    return (float(declared[0]), float(declared[1])) if declared else None
-
-
 def load_sts(spec: str) -> StsSet:
-    """Load a catalogue STS split (``stsb:test``), check its scores against the declared range, and keep the
-    ``subset`` field of each row (STS12-16) for per-subset reporting."""
+    """Load a catalogue STS split (``stsb:test``; the catalogue checks its scores against the declared range)
+    and keep the ``subset`` field of each row (STS12-16) for per-subset reporting."""
     dataset = load_data(spec)
     if dataset.task != "sts":
         raise DataError(f"{spec} is a {dataset.task} dataset, not an STS one (sentence pairs with scores)")
@@ -119,20 +113,10 @@ def load_sts(spec: str) -> StsSet:
         raise DataError(f"{spec}: a rank correlation needs at least 2 pairs, found {len(dataset)}")
     name, split = parse_spec(spec)
     source = resolve(name, split)
+    subsets = None
     if source.kind == "local":
-        rows = list(iter_rows(Path(source.where)))
-        places = [f"{source.where}:{number}" for number, _ in rows]
-        subsets = [row.get("subset") for _, row in rows]
+        subsets = [row.get("subset") for _, row in iter_rows(Path(source.where))]
         subsets = subsets if all(isinstance(s, str) for s in subsets) else None
-    else:
-        places, subsets = [f"{spec} row {number}" for number in range(1, len(dataset) + 1)], None
-    declared = declared_score_range(meta_for(name))
-    if declared is not None:
-        low, high = declared
-        for place, score in zip(places, dataset.labels):
-            if not low <= score <= high:
-                raise DataError(f"{place}: score {score:g} is outside the range [{low:g}, {high:g}] that {name}'s "
-                                f"meta.json declares")
     return StsSet(spec, dataset, subsets)
 
 
