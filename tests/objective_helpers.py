@@ -1,5 +1,6 @@
 """What the objective tests share: building an objective by name,
-running one step under the engine's backward contract, and watching what the encoder is asked to do."""
+running one step under the engine's backward contract, watching what the encoder is asked to do, and training
+through the engine's Trainer on a small synthetic task."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import torch
 from transformers import BertForSequenceClassification
 
 from advcl import plugins
+from advcl.config.recipe import load_recipe
 from advcl.config.validate import ComponentSpec, build
+from advcl.data.batching import EncodedDataset
+from advcl.engine.trainer import Trainer
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.objectives.base import StepContext, StepOutput, create
+from advcl.runs import RunFolder
 from tiny_models import tiny_bert_config
+
 
 def make_objective(name: str, model, num_train_examples: int = 0, num_labels: int = 2, **options):
     """The objective ``name`` built as the engine builds it, from recipe-style ``options``."""
@@ -98,3 +104,34 @@ def watch_encoder(model):
     finally:
         for handle in handles:
             handle.remove()
+
+
+def tiny_dataset(ids: list[list[int]], labels: list[int]) -> EncodedDataset:
+    return EncodedDataset(input_ids=ids, token_type_ids=None, labels=labels, pad_token_id=0)
+
+
+def trainer_for(tmp_path, model, data, objective: dict, **train) -> Trainer:
+    """The engine's Trainer over ``data``, no evaluation; ``train`` overrides the recipe's [train] table."""
+    recipe = load_recipe(None, data={
+        "run": {"name": "t", "output_dir": str(tmp_path)},
+        "data": {"train": "in-memory"},
+        "train": {"epochs": 0, "max_steps": 1, "batch_size": len(data), "warmup_ratio": 0.0, "log_every": 1000,
+                  "eval_every": 100_000, "save_every": 100_000, **train},
+        "objective": objective,
+    })
+    objective = create(recipe.objective, model=model, num_labels=2, num_train_examples=len(data))
+    run = RunFolder(tmp_path / "t")
+    run.path.mkdir()
+    return Trainer(recipe, run, model, objective, train_data=data, validate=None, device=torch.device("cpu"))
+
+
+def presence_task(n=24):
+    """Sentences of 4-8 random tokens after a [CLS]-like 2; the label: whether token 11 occurs."""
+    generator = torch.Generator().manual_seed(0)
+    ids = []
+    for i in range(n):
+        row = torch.randint(12, 100, (int(torch.randint(4, 9, (1,), generator=generator)),), generator=generator)
+        if i % 2:
+            row[int(torch.randint(len(row), (1,), generator=generator))] = 11
+        ids.append([2, *row.tolist()])
+    return tiny_dataset(ids, [i % 2 for i in range(n)])

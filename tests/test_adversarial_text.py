@@ -22,8 +22,8 @@ from advcl.errors import BadInput
 from advcl.losses.kl_divergence import KLDivergence
 from advcl.losses.l2_contrast import L2Contrast
 from advcl.modeling.encoder import EncoderOutput
-from objective_helpers import assert_same_grads, dropout_free_classifier, grads, make_objective, run_step
-from test_supervised_objectives import presence_task, tiny_dataset, trainer_for
+from objective_helpers import assert_same_grads, dropout_free_classifier, grads, make_objective, presence_task
+from objective_helpers import run_step, tiny_dataset, trainer_for
 from tiny_models import tiny_tokenizer
 
 # -- naive formulas, in plain Python floats -----------------------------------------------------------------

@@ -11,14 +11,12 @@ from torch.nn import functional as F
 
 from advcl.config.recipe import load_recipe
 from advcl.config.validate import RecipeError
-from advcl.data.batching import EncodedDataset, epoch_batches
-from advcl.engine.trainer import Trainer
+from advcl.data.batching import epoch_batches
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.objectives.base import create
 from advcl.perturbers.freelb import freelb_init
-from advcl.runs import RunFolder
-from objective_helpers import Calls, assert_same_grads, dropout_free_classifier, grads, make_objective, run_step
-from objective_helpers import watch_encoder
+from objective_helpers import Calls, assert_same_grads, dropout_free_classifier, grads, make_objective, presence_task
+from objective_helpers import run_step, tiny_dataset, trainer_for, watch_encoder
 from tiny_models import tiny_batch, tiny_classifier
 
 BATCH = tiny_batch()
@@ -53,25 +51,6 @@ def nt_xent_by_hand(z1, z2, tau):
         others = [k for k in range(2 * n) if k != i]
         terms.append(-(logits[i, (i + n) % (2 * n)] - torch.logsumexp(logits[i, others], dim=0)))
     return torch.stack(terms).mean()
-
-
-def tiny_dataset(ids: list[list[int]], labels: list[int]) -> EncodedDataset:
-    return EncodedDataset(input_ids=ids, token_type_ids=None, labels=labels, pad_token_id=0)
-
-
-def trainer_for(tmp_path, model, data, objective: dict, **train) -> Trainer:
-    """The engine's Trainer over ``data``, no evaluation; ``train`` overrides the recipe's [train] table."""
-    recipe = load_recipe(None, data={
-        "run": {"name": "t", "output_dir": str(tmp_path)},
-        "data": {"train": "in-memory"},
-        "train": {"epochs": 0, "max_steps": 1, "batch_size": len(data), "warmup_ratio": 0.0, "log_every": 1000,
-                  "eval_every": 100_000, "save_every": 100_000, **train},
-        "objective": objective,
-    })
-    objective = create(recipe.objective, model=model, num_labels=2, num_train_examples=len(data))
-    run = RunFolder(tmp_path / "t")
-    run.path.mkdir()
-    return Trainer(recipe, run, model, objective, train_data=data, validate=None, device=torch.device("cpu"))
 
 
 # -- FreeLB -----------------------------------------------------------------------------------------------
@@ -372,18 +351,6 @@ def test_nonsensical_settings_fail_recipe_validation_naming_the_key(name, option
 
 
 # -- every objective learns ------------------------------------------------------------------------------------
-
-def presence_task(n=24):
-    """Sentences of 4-8 random tokens after a [CLS]-like 2; the label: whether token 11 occurs."""
-    generator = torch.Generator().manual_seed(0)
-    ids = []
-    for i in range(n):
-        row = torch.randint(12, 100, (int(torch.randint(4, 9, (1,), generator=generator)),), generator=generator)
-        if i % 2:
-            row[int(torch.randint(len(row), (1,), generator=generator))] = 11
-        ids.append([2, *row.tolist()])
-    return tiny_dataset(ids, [i % 2 for i in range(n)])
-
 
 SMALL_FREELB = {"init_mag": 0.01, "step_size": 0.005, "steps": 2}
 SMALL_CONTRAST = {"contrast_weight": 0.1, "contrast": {"temperature": 0.5}}  # a random tiny encoder: a light contrast
