@@ -6,38 +6,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from advcl.hookspecs import hookimpl
+from advcl.losses.kl_divergence import KLDivergence
 
 
-class SymmetricKL(nn.Module):
+class SymmetricKL(KLDivergence):
     """``mean_i [KL(p_i‖q_i) + KL(q_i‖p_i)]`` with ``p = softmax(logits_p)``, ``q = softmax(logits_q)``.
 
     Expects two (batch, classes) logit tensors. Gradients flow into both; detach one side for SMART's
-    adversarial step. Related: TaiChi's one-sided KL terms.
+    adversarial step. The one-sided :class:`~advcl.losses.kl_divergence.KLDivergence` is TaiChi's.
 
     >>> loss = SymmetricKL()(torch.randn(4, 3), torch.randn(4, 3))
     """
 
     name = "symmetric_kl"
 
-    @dataclass
-    class Config:
-        pass
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
-
     def forward(self, logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
-        log_p = F.log_softmax(logits_p.float(), dim=-1)
-        log_q = F.log_softmax(logits_q.float(), dim=-1)
-        return ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1).mean()
+        return super().forward(logits_p, logits_q) + super().forward(logits_q, logits_p)
 
 
 @hookimpl

@@ -14,28 +14,19 @@ perturbation, a skipped row's twin repeats its clean text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from advcl.config.validate import component
 from advcl.data.batching import adversarial_inputs
 from advcl.hookspecs import hookimpl
 from advcl.modeling.encoder import model_inputs
-from advcl.objectives.base import Objective, StepOutput, create
+from advcl.objectives.base import StepOutput
+from advcl.objectives.vanilla import Vanilla
 
 
-class ADA(Objective):
-    """Cross-entropy over the clean texts and their adversarial twins, all with the clean labels."""
+class ADA(Vanilla):
+    """Cross-entropy over the clean texts and their adversarial twins, all with the clean labels (vanilla's loss
+    and settings, on twice the texts)."""
 
     name = "ada"
     needs_adversarial_text = True
-
-    @dataclass
-    class Config:
-        loss: object = component("loss", "cross_entropy")
-
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        self.loss = create(config.loss)
 
     def step(self, batch, model, ctx):
         labels = batch["labels"]
