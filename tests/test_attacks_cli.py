@@ -58,6 +58,20 @@ def test_attack_end_to_end_then_again_from_its_results(tiny_run, resource_env):
     assert (folder / "results.jsonl").read_text().splitlines() == [json.dumps(r, ensure_ascii=False) for r in rows]
 
 
+def test_advsts_on_a_classifier_run_uses_its_sentence_embedding(tiny_run, resource_env):
+    done = run_cli("attack", "--attack", "deepwordbug", "--model", str(tiny_run), "--data", "stsb:test", "-n", "3",
+                   "--json", env=resource_env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["attack"] == "deepwordbug on AdvSTS" and result["options"]["sts_margin"] == 1.0
+    assert result["summary"]["examples"] == 3 and "spearman_after" in result["summary"]
+    rows = [json.loads(line) for line in (tiny_run / "attacks" / "deepwordbug-stsb-test-n3-seed0" / "results.jsonl")
+            .read_text().splitlines()]
+    assert all({"original_text_pair", "perturbed_text_pair", "gold_score", "perturbed_score"} <= set(r) for r in rows)
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert report["attacks"]["deepwordbug:stsb:test"]["summary"] == result["summary"]
+
+
 def test_perturb_writes_a_dataset_the_catalogue_loads(tiny_run, resource_env, tmp_path, monkeypatch):
     out = tmp_path / "adv"
     done = run_cli("perturb", "--attack", "deepwordbug", "--model", str(tiny_run), "--data", "sst2:validation",

@@ -94,6 +94,7 @@ def test_reports_name_the_stand_ins():
 
     assert describe(TextFooler()) == "textfooler (offline: counter-fitted GloVe-50d, MiniLM sentence encoder)"
     assert describe(PWWS()) == "pwws"
+    assert describe(PWWS(), advsts=True) == "pwws on AdvSTS"
     assert describe(BAE(BAE.Config(mlm="my/mlm"))) == "bae (offline: masked LM my/mlm, MiniLM sentence encoder)"
 
 

@@ -6,4 +6,6 @@
 - :mod:`advcl.attacks.recipes` registers the attack components (TextAttack recipes with offline stand-ins).
 - :mod:`advcl.attacks.victim` wraps an :class:`~advcl.modeling.encoder.EncoderClassifier` as TextAttack's victim.
 - :mod:`advcl.attacks.runner` attacks a seeded sample, resumably, into ``results*.jsonl``, and summarises it.
+- :mod:`advcl.attacks.advsts` and :mod:`advcl.attacks.deviation`: AdvSTS, attacks on STS pairs that move the
+  predicted similarity away from the gold score (its victim: :class:`~advcl.attacks.victim.SentenceVictim`).
 """

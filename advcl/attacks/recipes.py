@@ -32,10 +32,12 @@ MINILM = "MiniLM sentence encoder"
 BASE_NEEDS = ("stopwords",)
 
 
-def describe(attack) -> str:
-    """The attack's name, with what stood in for the published resources: the label every report carries."""
+def describe(attack, advsts: bool = False) -> str:
+    """The attack's name, with what stood in for the published resources: the label every report carries
+    (``textfooler on AdvSTS (offline: ...)`` for an attack on sentence-pair similarity, :mod:`advcl.attacks.advsts`)."""
     stand_ins = attack.stand_ins()
-    return attack.name + (f" (offline: {', '.join(stand_ins)})" if stand_ins else "")
+    offline = f" (offline: {', '.join(stand_ins)})" if stand_ins else ""
+    return attack.name + (" on AdvSTS" if advsts else "") + offline
 
 
 class TextAttackRecipe:

@@ -6,6 +6,10 @@ flushed at once; a process started again on the folder reads every results file 
 examples none of them holds, so an interrupted run, or the shards of one, finish as one run. Each example is
 attacked with its own seed (derived from the run's seed and its position in the sample), so results do not
 depend on which examples ran before it, in this process or another.
+
+An STS sample (``dataset.task == "sts"``) is attacked as AdvSTS (:mod:`advcl.attacks.advsts`): its pairs go to
+TextAttack as two columns either of which may change, the gold score as the ground truth, and its rows and summary
+carry scores instead of labels.
 """
 
 from __future__ import annotations
@@ -125,6 +129,10 @@ def example_input(dataset: TextDataset, i: int):
     """What TextAttack attacks: the text, or an OrderedDict of the two texts of a pair."""
     from collections import OrderedDict
 
+    if dataset.task == "sts":
+        from advcl.attacks import advsts
+
+        return advsts.example_input(dataset, i)
     if dataset.pairs is None:
         return dataset.texts[i]
     return OrderedDict(zip(PAIR_COLUMNS, (dataset.texts[i], dataset.pairs[i])))
@@ -157,11 +165,18 @@ def attack_rows(attack, dataset: TextDataset, positions: list[int], seed: int) -
 
     from textattack.shared.utils import set_seed
 
+    from advcl.attacks import advsts
+
+    sts = dataset.task == "sts"
     for position in positions:
         set_seed(example_seed(seed, position))
         start = time.perf_counter()
-        result = attack.attack(example_input(dataset, position), int(dataset.labels[position]))
-        yield result_row(position, int(dataset.labels[position]), result, time.perf_counter() - start)
+        label = dataset.labels[position]
+        truth = advsts.ground_truth(label) if sts else int(label)
+        result = attack.attack(example_input(dataset, position), truth)
+        seconds = time.perf_counter() - start
+        yield (advsts.result_row(position, label, result, seconds) if sts
+               else result_row(position, int(label), result, seconds))
 
 
 def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, done: dict[int, dict],
@@ -182,7 +197,10 @@ def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, don
 
 def summarise(rows: list[dict]) -> dict:
     """TextAttack's summary (``AttackLogManager.log_summary``: AttackSuccessRate, WordsPerturbed, AttackQueries)
-    from result rows, rounded as TextAttack rounds; a maximized result counts as successful, as there."""
+    from result rows, rounded as TextAttack rounds; a maximized result counts as successful, as there. AdvSTS rows
+    add the Spearman x 100 before and after the attack (:func:`advcl.attacks.advsts.spearman_summary`)."""
+    from advcl.attacks import advsts
+
     total = len(rows)
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUS.values()}
     succeeded = counts["successful"] + counts["maximized"]
@@ -194,7 +212,7 @@ def summarise(rows: list[dict]) -> dict:
     def mean(values):
         return round(sum(values) / len(values), 2) if values else None
 
-    return {
+    summary = {
         "examples": total,
         "successful_attacks": succeeded,
         "failed_attacks": counts["failed"],
@@ -206,6 +224,9 @@ def summarise(rows: list[dict]) -> dict:
         "avg_words_per_input": mean([r["words"] for r in rows]),
         "avg_queries": mean(queried),
     }
+    if advsts.is_sts_rows(rows):
+        summary.update(advsts.spearman_summary(rows))
+    return summary
 
 
 SUMMARY_LABELS = (

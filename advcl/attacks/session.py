@@ -28,10 +28,15 @@ class Job:
     runtime: str  # what runs the victim: onnx (onnxruntime) or torch
 
     @property
+    def advsts(self) -> bool:
+        """Whether this is an AdvSTS attack (an STS sample; :mod:`advcl.attacks.advsts`)."""
+        return self.dataset.task == "sts"
+
+    @property
     def description(self) -> str:
         from advcl.attacks.recipes import describe
 
-        return describe(self.component)
+        return describe(self.component, advsts=self.advsts)
 
 
 def component_for(name: str, mlm: str):
@@ -68,13 +73,17 @@ def runtime_for(choice: str, device) -> str:
 
 def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int, query_budget: int,
             model_batch_size: int, max_length: int, mlm: str, output: Path | None, default_output, shard: Shard,
-            overwrite: bool, checkpoint: str = "best", device: str = "auto", runtime: str = "auto") -> Job:
+            overwrite: bool, checkpoint: str = "best", device: str = "auto", runtime: str = "auto",
+            advsts: bool = False, sts_margin: float | None = None) -> Job:
     """Load the model and the sample, check resources, build the attack and open (or resume) its folder.
 
-    ``default_output(settings)`` names the folder when ``output`` is None.
+    ``default_output(settings)`` names the folder when ``output`` is None. With ``advsts``, an STS split is attacked
+    as AdvSTS (:mod:`advcl.attacks.advsts`; ``sts_margin`` None: 20 % of its declared range) against the model's
+    sentence embedding; without it, an STS split is refused (``advcl perturb`` builds classification datasets).
     """
+    from advcl.attacks import advsts as sts
     from advcl.attacks.resources import activate, require, resources_dir
-    from advcl.attacks.victim import Victim, onnx_session
+    from advcl.attacks.victim import SentenceVictim, Victim, onnx_session
     from advcl.data.catalogue import load_data
     from advcl.engine.devices import pick_device
     from advcl.engine.progress import stderr
@@ -83,24 +92,45 @@ def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int,
     component = component_for(attack, mlm)
     folder_of_resources = resources_dir()
     require(folder_of_resources, component.needs, attack)
-    loaded = load_model(model, checkpoint, require_head=True)
-    dataset = load_data(data, label_names=loaded.label_names)
-    if dataset.labels is None or dataset.task == "sts":
-        raise BadInput(f"{data} has no class labels: an attack needs the true label of each example")
-    if len(dataset.label_names) > len(loaded.label_names):
-        raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts "
-                       f"{len(loaded.label_names)}")
-    sample = dataset.sample(num_examples, seed)
+    options = dataclasses.asdict(component.config)
+    is_sts = sts.is_sts_spec(data)
+    if is_sts and not advsts:
+        raise BadInput(f"{data} is an STS split (pairs with similarity scores): AdvSTS runs in `advcl attack`, "
+                       "whose results.jsonl holds the perturbed pairs")
+    if sts_margin is not None and not is_sts:
+        raise BadInput(f"--sts-margin is for AdvSTS, on an STS split (like stsb:test); {data} is not one")
+    if is_sts:
+        scale = sts.score_scale(data)
+        margin = sts.check_margin(sts_margin, scale)
+        loaded = load_model(model, checkpoint)  # any encoder: its sentence embedding is the victim
+        sample = load_data(data).sample(num_examples, seed)
+        sts.check_sample(data, sample)
+        options.update(sts_margin=margin, sts_score_range=[scale.low, scale.high])
+    else:
+        loaded = load_model(model, checkpoint, require_head=True)
+        dataset = load_data(data, label_names=loaded.label_names)
+        if dataset.labels is None or dataset.task == "sts":
+            raise BadInput(f"{data} has no class labels or similarity scores: an attack needs the true label (or "
+                           "gold score) of each example")
+        if len(dataset.label_names) > len(loaded.label_names):
+            raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts "
+                           f"{len(loaded.label_names)}")
+        sample = dataset.sample(num_examples, seed)
     source = str(Path(loaded.source).resolve()) if Path(loaded.source).exists() else loaded.source
-    settings = Settings(attack, dataclasses.asdict(component.config), source, data, len(sample), seed,
-                        query_budget, max_length or loaded.max_length)
+    settings = Settings(attack, options, source, data, len(sample), seed, query_budget,
+                        max_length or loaded.max_length)
     dev = pick_device(device)
     runtime = runtime_for(runtime, dev)
     activate(folder_of_resources)
     log = lambda message: stderr.print(message, highlight=False)  # noqa: E731
     session = onnx_session(loaded, folder_of_resources / "victims", log) if runtime == "onnx" else None
-    victim = Victim(loaded.model, loaded.tokenizer, settings.max_length, model_batch_size, dev, session)
+    victim_type = SentenceVictim if is_sts else Victim
+    victim = victim_type(loaded.model, loaded.tokenizer, settings.max_length, model_batch_size, dev, session)
     built = component.build(victim)
+    if is_sts:
+        from advcl.attacks.deviation import SimilarityDeviation, retarget
+
+        built = retarget(built, SimilarityDeviation(victim, scale, margin))
     built.goal_function.batch_size = ALL_QUERIES
     if query_budget:
         built.goal_function.query_budget = query_budget

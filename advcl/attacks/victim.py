@@ -8,6 +8,9 @@ its longest member, truncating at ``max_length``, so that a batch of short sente
 On CPU it can run the classifier through onnxruntime instead of PyTorch: the graph is ``advcl export --format
 onnx``'s (the same EncoderClassifier, logits equal to ~1e-6), exported once per checkpoint into a cache folder;
 onnxruntime's fused kernels take about half the time of PyTorch's eager ones on a small encoder.
+
+:class:`SentenceVictim` is AdvSTS's victim (:mod:`advcl.attacks.advsts`): the cosine of a pair's two sentence
+embeddings, from the same model (the export's ``sentence_embedding`` output on onnxruntime).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from pathlib import Path
 
 import torch
 
-from advcl.data.batching import EncodedDataset
+from torch.nn import functional as F
+
+from advcl.data.batching import EncodedDataset, encode
+from advcl.data.dataset import TextDataset
 from advcl.modeling.encoder import EncoderClassifier, model_inputs
 
 
@@ -62,6 +68,61 @@ class Victim:
             return self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu()
         names = {i.name for i in self.session.get_inputs()}
         return torch.from_numpy(self.session.run(["logits"], {k: v.numpy() for k, v in batch.items() if k in names})[0])
+
+
+class SentenceVictim:
+    """Cosines of sentence pairs for AdvSTS: ``victim([("a sentence", "another"), ...])`` -> float64 tensor (n,).
+
+    Each sentence is embedded alone, as ``advcl eval --suite sts`` embeds it (the model's pooling, truncated at
+    ``max_length``), in length-sorted batches padded to their longest member; the cosine is taken in float64 like
+    :func:`advcl.evaluation.sts.pair_cosines`. A search mostly changes one sentence of the pair at a time, so the
+    embedding of each distinct sentence is kept until :meth:`clear_cache` (the goal function clears it when an
+    example starts): a query costs one sentence, not two. ``model`` and ``tokenizer`` are exposed as TextAttack's
+    wrappers expose them.
+    """
+
+    def __init__(self, classifier: EncoderClassifier, tokenizer, max_length: int = 64, batch_size: int = 32,
+                 device: str | torch.device = "cpu", session=None):
+        self.encoder = classifier.eval().to(device)
+        self.model = classifier.hf
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.session = session  # an onnxruntime session on the model's export, or None: PyTorch
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def clear_cache(self) -> None:
+        self.cache.clear()
+
+    def __call__(self, inputs: list) -> torch.Tensor:
+        pairs = [tuple(x) for x in inputs]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("the sentence victim scores pairs of two sentences")
+        if not pairs:
+            return torch.zeros(0, dtype=torch.float64)
+        vectors = self.embed([s for pair in pairs for s in pair])
+        return F.cosine_similarity(vectors[0::2].double(), vectors[1::2].double(), dim=-1)
+
+    def embed(self, sentences: list[str]) -> torch.Tensor:
+        """The sentence embeddings (float32, on the CPU), each distinct new sentence computed once."""
+        new = [s for s in dict.fromkeys(sentences) if s not in self.cache]
+        if new:
+            encoded = encode(TextDataset("queries", "unlabeled", new), self.tokenizer, self.max_length)
+            order = sorted(range(len(new)), key=lambda i: len(encoded.input_ids[i]))
+            with torch.inference_mode():
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    for i, vector in zip(rows, self._sentences(model_inputs(encoded.collate(rows)))):
+                        self.cache[new[i]] = vector
+        return torch.stack([self.cache[s] for s in sentences])
+
+    def _sentences(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.session is None:
+            return self.encoder(**{k: v.to(self.device) for k, v in batch.items()}).sentence.float().cpu()
+        names = {i.name for i in self.session.get_inputs()}
+        feed = {k: v.numpy() for k, v in batch.items() if k in names}
+        return torch.from_numpy(self.session.run(["sentence_embedding"], feed)[0]).float()
 
 
 def onnx_session(loaded, cache: Path, log=lambda message: None):

@@ -40,12 +40,15 @@ def default_folder(model: str, settings) -> Path:
     "  advcl attack --attack textfooler --model runs/vanilla_sst2 --data sst2:test --num-examples 1000 --seed 0\n\n"
     "  advcl attack -a pwws -m runs/vanilla_sst2 -d sst2:test --num-examples 1000 --shard 2/8   # one of 8 jobs\n\n"
     "  advcl attack -a bae -m runs/vanilla_sst2 -d sst2:test --mlm models/my-mlm --json "
-    "| jq .summary.attack_success_rate",
+    "| jq .summary.attack_success_rate\n\n"
+    "  advcl attack -a textfooler -m runs/simcse_sentences -d stsb:test -n 100 --seed 0   # AdvSTS",
 )
 def attack(
     attack: str = ATTACK_OPTION,
-    model: str = MODEL_OPTION,
-    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:test) or a labelled data file."),
+    model: str = typer.Option(..., "--model", "-m", help="Run folder or Hugging Face classifier folder; for an STS "
+                              "split, any encoder (also a sentence-transformers folder or name)."),
+    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:test) or a labelled data file; an "
+                             "STS split (stsb:test, sts12:test) runs AdvSTS."),
     num_examples: int = typer.Option(1000, "--num-examples", "-n", min=0,
                                      help="Attack a seeded random sample of this size (0 = all)."),
     seed: int = SEED_OPTION,
@@ -60,6 +63,9 @@ def attack(
     checkpoint: str = CHECKPOINT_OPTION,
     device: str = DEVICE_OPTION,
     runtime: str = RUNTIME_OPTION,
+    sts_margin: float = typer.Option(None, "--sts-margin", help="AdvSTS: the deviation |predicted - gold score| "
+                                     "at which an attack succeeds [default: 20% of the declared score range, 1.0 "
+                                     "on 0-5]."),
     as_json: bool = JSON_OPTION,
 ):
     """Attack a classifier with a TextAttack recipe, offline, and print TextAttack's summary.
@@ -70,7 +76,14 @@ def attack(
     afterwards for the summary of the whole sample. Resources come from `advcl resources build`; the report
     names what stood in for the published ones (counter-fitted GloVe-50d, MiniLM for the Universal Sentence
     Encoder). For a run folder, a complete attack is also recorded in its report.json under "attacks".
+
+    AdvSTS (RobustSentEmbed, Rafiei Asl et al. 2024): when --data is an STS split, the attack perturbs either
+    sentence of each pair so that the model's predicted similarity, low + (high - low) * max(cosine, 0) on the
+    declared score range, moves at least --sts-margin away from the gold score; pairs already that far off are
+    skipped. The summary's accuracies are then the shares of pairs within the margin, and it adds the Spearman x100
+    of the sample before and after the attack. See docs/attacks.md.
     """
+    from advcl.attacks import advsts
     from advcl.attacks.runner import SUMMARY_LABELS, Shard, summarise, write_json
     from advcl.attacks.session import execute, prepare, sample_rows
     from advcl.errors import BadInput
@@ -82,11 +95,14 @@ def attack(
     job = prepare(attack, model, data, num_examples=num_examples, seed=seed, query_budget=query_budget,
                   model_batch_size=model_batch_size, max_length=max_length, mlm=mlm, output=output,
                   default_output=lambda settings: default_folder(model, settings), shard=shard_spec,
-                  overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime)
+                  overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime, advsts=True,
+                  sts_margin=sts_margin)
     rows = execute(job)
     whole = sample_rows(job) if shard_spec.count == 1 else None
     result = {**job.settings.as_dict(), "attack": job.description, "model": model, "checkpoint": job.settings.model,
               "folder": str(job.folder), "shard": shard or None, "runtime": job.runtime, "summary": summarise(rows)}
+    if job.advsts:
+        result["sts_mapping"] = advsts.MAPPING
     if whole is not None:
         write_json(job.folder / "summary.json", result)
         if RunFolder.is_run(model):
@@ -100,5 +116,10 @@ def attack(
         return
     summary = result["summary"]
     title = f"{job.description} — {model} on {data}" + (f", shard {shard}" if shard else "")
-    print_table(title, ["metric", "value"], [[label, "n/a" if summary[key] is None else f"{summary[key]:g}"]
-                                             for key, label in SUMMARY_LABELS])
+    if job.advsts:
+        options = job.settings.options
+        low, high = options["sts_score_range"]
+        title += f" (margin {options['sts_margin']:g} on [{low:g}, {high:g}])"
+    labels = advsts.SUMMARY_LABELS if job.advsts else SUMMARY_LABELS
+    print_table(title, ["metric", "value"], [[label, "n/a" if summary.get(key) is None else f"{summary[key]:g}"]
+                                             for key, label in labels])
