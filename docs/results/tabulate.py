@@ -1,7 +1,7 @@
 """Markdown tables for docs/results.md from the run folders and suite results the scripts beside it write.
 
     python docs/results/tabulate.py supervised runs/results/sst2     # method-s<seed>/report.json
-    python docs/results/tabulate.py sentence runs/results/sentences  # <model>.sts.json, <model>.transfer.json
+    python docs/results/tabulate.py sentence runs/results/sentences  # <model>.{sts,transfer,advsts}.json
     python docs/results/tabulate.py text runs/results/text           # <model>/report.json, <model>.<attack>.json
 """
 
@@ -48,7 +48,8 @@ def supervised(folder: Path) -> None:
 
 
 def sentence(folder: Path) -> None:
-    """The STS table (Spearman × 100 per task and the average) and the transfer table (accuracy per task)."""
+    """The STS table (Spearman × 100 per task and the average), the transfer table (accuracy per task) and the
+    AdvSTS table (the attack's summary)."""
     for suite, key in (("sts", "spearman"), ("transfer", "accuracy")):
         results = {m: json.loads((folder / f"{m}.{suite}.json").read_text())
                    for m in MODELS if (folder / f"{m}.{suite}.json").is_file()}
@@ -69,6 +70,18 @@ def sentence(folder: Path) -> None:
                     cell += f" ({value - start * (100 if suite == 'transfer' else 1):+.2f})"
                 cells.append(cell)
             print(f"| {model} | {result['pooling']} | " + " | ".join(cells) + " |")
+    attacked = {m: json.loads((folder / f"{m}.advsts.json").read_text())
+                for m in MODELS if (folder / f"{m}.advsts.json").is_file()}
+    if attacked:
+        print("\n| model | pairs within margin | within margin under attack | attack success rate | "
+              "Spearman before → after |")
+        print("|---" * 5 + "|")
+        for model, result in attacked.items():
+            summary = result["summary"]
+            print(f"| {model} | {summary['original_accuracy']:.0f} | {summary['accuracy_under_attack']:.0f} | "
+                  f"{summary['attack_success_rate']:.1f} | {summary['spearman_before']:.2f} → "
+                  f"{summary['spearman_after']:.2f} |")
+        print(f"\n{next(iter(attacked.values()))['attack']}, {next(iter(attacked.values()))['summary']['examples']} pairs")
 
 
 def text(folder: Path) -> None:
