@@ -9,7 +9,8 @@ sentence representation (recipes set ``model.pooling = "mean"``) and p the class
       + CE(f_adv(x'), y) + CTR(z_adv(x'), z_adv(x))                           ADVERSARIAL
       + γ·(KL(p_clean(x) ‖ p_adv(x)) + KL(p_adv(x') ‖ p_clean(x')))          model-level fusion, γ = 1
 
-CTR is :class:`advcl.losses.l2_contrast.L2Contrast` (similarity −‖u − v‖₂: the paper's sign typo fixed, τ = 1),
+CTR is :class:`advcl.losses.l2_contrast.L2Contrast` (similarity −‖u − v‖₂: the paper's sign typo fixed, τ = 1;
+between unit-length representations by default, as the printed loss has no lower bound),
 KL is :class:`advcl.losses.kl_divergence.KLDivergence`. Both models learn from one loss and one optimizer.
 Inference uses ``f_clean``: it is the run's model (what eval, embed, export and attack load); ``f_adv`` lives
 in the objective's checkpoint state only. The logits come from the architecture's classification head, as for
