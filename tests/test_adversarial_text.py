@@ -43,8 +43,9 @@ def kl_by_hand(logits_p, logits_q):
     return sum(pc * math.log(pc / qc) for pc, qc in zip(p, q))
 
 
-def ctr_by_hand(anchors, candidates, tau=1.0, normalize=True):
-    """methods.md: −Σ_i log exp(−‖z_i − z'_i‖/τ) / Σ_{j≠i} exp(−‖z_i − z'_j‖/τ), on unit vectors if ``normalize``."""
+def ctr_by_hand(anchors, candidates, tau=1.0, normalize=True, reduction="mean"):
+    """methods.md: −Σ_i log exp(−‖z_i − z'_i‖/τ) / Σ_{j≠i} exp(−‖z_i − z'_j‖/τ), on unit vectors if ``normalize``,
+    divided by the batch size for ``reduction = "mean"``."""
     if normalize:
         anchors = [[v / math.hypot(*z) for v in z] for z in anchors]
         candidates = [[v / math.hypot(*c) for v in c] for c in candidates]
@@ -53,7 +54,7 @@ def ctr_by_hand(anchors, candidates, tau=1.0, normalize=True):
         positive = math.exp(-math.dist(z, candidates[i]) / tau)
         negatives = sum(math.exp(-math.dist(z, c) / tau) for j, c in enumerate(candidates) if j != i)
         total += -math.log(positive / negatives)
-    return total
+    return total / len(anchors) if reduction == "mean" else total
 
 
 def mean(values):
@@ -66,12 +67,13 @@ Z = [[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]]  # a hand-made 2 x 3 batch of clean repr
 Z_ADV = [[0.5, 0.5, 1.5], [1.0, 1.0, 0.0]]
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("tau", [1.0, 0.5])
-def test_l2_contrast_on_a_hand_made_example(tau, normalize):
-    contrast = L2Contrast(L2Contrast.Config(temperature=tau, normalize=normalize))
+def test_l2_contrast_on_a_hand_made_example(tau, normalize, reduction):
+    contrast = L2Contrast(L2Contrast.Config(temperature=tau, normalize=normalize, reduction=reduction))
     loss = contrast(torch.tensor(Z), torch.tensor(Z_ADV))
-    assert loss.item() == pytest.approx(ctr_by_hand(Z, Z_ADV, tau, normalize), rel=1e-6)
+    assert loss.item() == pytest.approx(ctr_by_hand(Z, Z_ADV, tau, normalize, reduction), rel=1e-6)
     # closer positives lower it: the sign of the paper's similarity is fixed
     nearer = [[0.9, 0.1, 1.9], [0.1, 0.9, -0.9]]
     assert contrast(torch.tensor(Z), torch.tensor(nearer)) < loss
@@ -80,8 +82,8 @@ def test_l2_contrast_on_a_hand_made_example(tau, normalize):
 def test_l2_contrast_is_bounded_below_on_unit_vectors_and_unbounded_as_printed():
     torch.manual_seed(0)
     z = torch.randn(8, 16)  # each positive equal to its anchor; the negatives pushed apart by scaling up
-    bound = 8 * (math.log(7) - 2.0)  # each of the 8 terms ≥ log(n − 1) − 2/τ when every distance is ≤ 2
-    printed = L2Contrast(L2Contrast.Config(normalize=False))
+    bound = math.log(7) - 2.0  # each of the 8 terms ≥ log(n − 1) − 2/τ when every distance is ≤ 2
+    printed = L2Contrast(L2Contrast.Config(normalize=False, reduction="sum"))
     for scale in (1.0, 1e2, 1e4):
         assert L2Contrast()(scale * z, scale * z).item() >= bound
     assert printed(1e2 * z, 1e2 * z).item() < -1e3 < bound  # as printed: lower and lower without limit

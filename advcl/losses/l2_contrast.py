@@ -7,7 +7,13 @@
 The paper prints ``s(u, v) = ‖u − v‖₂``, which would push each pair apart: a sign typo. Its denominator leaves the
 positive out and its batch is summed, not averaged; both as published. τ = 1 in the authors' code.
 
-``normalize`` (default on; advcl's choice, not the paper's) measures the distances between unit-length
+Two defaults are advcl's choices, not the paper's; each has an option that gives the printed formula.
+
+``reduction = "mean"`` averages the terms over the batch, as the cross-entropy next to it is averaged (PyTorch's
+convention, and the paper's CE is printed as a sum too): with the printed sum, CTR weighs batch-size times more
+than CE, and after gradient clipping CE barely moves. ``reduction = "sum"`` is the printed loss.
+
+``normalize`` (default on) measures the distances between unit-length
 representations. As printed, on raw representations, the loss has no lower bound: with the positive out of the
 denominator, pushing the negatives further apart lowers it without limit. On all-MiniLM-L6-v2 with SST-2
 (docs/results.md) it went from −18 to −59 in 100 steps while both cross-entropies stayed at chance (0.69) and the
@@ -18,6 +24,7 @@ least ``log(n − 1) − 2/τ``. ``normalize = false`` is the printed formula.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -48,6 +55,7 @@ class L2Contrast(nn.Module):
     class Config:
         temperature: float = 1.0
         normalize: bool = True  # distances between unit-length representations (bounded; see the module)
+        reduction: Literal["mean", "sum"] = "mean"  # over the batch; the paper prints a sum (see the module)
         gather_across_ranks: bool = True
 
         def __post_init__(self):
@@ -72,7 +80,8 @@ class L2Contrast(nn.Module):
         own = scores[rows, offset + rows]
         others = scores.clone()
         others[rows, offset + rows] = float("-inf")  # the indicator 1[j ≠ i]
-        return (others.logsumexp(1) - own).sum()
+        terms = others.logsumexp(1) - own
+        return terms.mean() if self.config.reduction == "mean" else terms.sum()
 
 
 @hookimpl
