@@ -19,6 +19,11 @@ TEXT_MODELS = ["vanilla", "ada", "taichi"]
 ATTACKS = ["deepwordbug", "pwws", "textfooler", "textbugger"]
 
 
+def finished(path: Path) -> dict | None:
+    """A result file's JSON, or None while it is missing or still being written (empty)."""
+    return json.loads(path.read_text()) if path.is_file() and path.stat().st_size else None
+
+
 def mean_std(values: list[float]) -> str:
     """``mean ± sample std`` in percent (± 0 for a single value)."""
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -51,8 +56,8 @@ def sentence(folder: Path) -> None:
     """The STS table (Spearman × 100 per task and the average), the transfer table (accuracy per task) and the
     AdvSTS table (the attack's summary)."""
     for suite, key in (("sts", "spearman"), ("transfer", "accuracy")):
-        results = {m: json.loads((folder / f"{m}.{suite}.json").read_text())
-                   for m in MODELS if (folder / f"{m}.{suite}.json").is_file()}
+        results = {m: finished(folder / f"{m}.{suite}.json") for m in MODELS}
+        results = {m: r for m, r in results.items() if r}
         if not results:
             continue
         tasks = list(next(iter(results.values()))["tasks"])
@@ -70,8 +75,8 @@ def sentence(folder: Path) -> None:
                     cell += f" ({value - start * (100 if suite == 'transfer' else 1):+.2f})"
                 cells.append(cell)
             print(f"| {model} | {result['pooling']} | " + " | ".join(cells) + " |")
-    attacked = {m: json.loads((folder / f"{m}.advsts.json").read_text())
-                for m in MODELS if (folder / f"{m}.advsts.json").is_file()}
+    attacked = {m: finished(folder / f"{m}.advsts.json") for m in MODELS}
+    attacked = {m: r for m, r in attacked.items() if r}
     if attacked:
         print("\n| model | pairs within margin | within margin under attack | attack success rate | "
               "Spearman before → after |")
@@ -87,8 +92,8 @@ def sentence(folder: Path) -> None:
 def text(folder: Path) -> None:
     """Clean accuracy (whole validation split, last checkpoint) and, per attack, the accuracy under attack and the
     attack success rate on the attacked sample; the attack's own description names its offline stand-ins."""
-    summaries = {(m, a): json.loads((folder / f"{m}.{a}.json").read_text())
-                 for m in TEXT_MODELS for a in ATTACKS if (folder / f"{m}.{a}.json").is_file()}
+    summaries = {(m, a): finished(folder / f"{m}.{a}.json") for m in TEXT_MODELS for a in ATTACKS}
+    summaries = {key: s for key, s in summaries.items() if s}
     attacks = [a for a in ATTACKS if any(key[1] == a for key in summaries)]
     first = {a: next(s for (_, b), s in summaries.items() if b == a) for a in attacks}
     print("| model | clean (all) | clean (sample) | " + " | ".join(f"{a}: acc / success" for a in attacks) + " |")
