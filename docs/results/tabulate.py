@@ -67,12 +67,11 @@ def sentence(folder: Path) -> None:
         for model, result in results.items():
             cells = []
             for task in tasks + ["average"]:
-                value = result["average"] if task == "average" else result["tasks"][task][key]
-                value = value * (100 if suite == "transfer" else 1)
+                value = result["average"] if task == "average" else result["tasks"][task][key]  # both × 100
                 cell = f"{value:.2f}"
                 if base is not None and model != MODELS[0]:
                     start = base["average"] if task == "average" else base["tasks"][task][key]
-                    cell += f" ({value - start * (100 if suite == 'transfer' else 1):+.2f})"
+                    cell += f" ({value - start:+.2f})"
                 cells.append(cell)
             print(f"| {model} | {result['pooling']} | " + " | ".join(cells) + " |")
     attacked = {m: finished(folder / f"{m}.advsts.json") for m in MODELS}
