@@ -25,9 +25,10 @@ def finished(path: Path) -> dict | None:
 
 
 def mean_std(values: list[float]) -> str:
-    """``mean ± sample std`` in percent (± 0 for a single value)."""
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
+    """``mean ± sample std`` in percent; a single value alone (it has no spread)."""
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def supervised(folder: Path) -> None:
