@@ -34,3 +34,17 @@ def write_run_folder(path, model: EncoderClassifier, objective: nn.Module, token
     save_checkpoint(run.checkpoints, 3, model.hf.state_dict(), objective.state_dict(), optimizer.state_dict(),
                     {"best_step": None})
     return run
+
+
+def mlm_run_folder(tmp_path, objective_name="mlm") -> tuple[RunFolder, EncoderClassifier, nn.Module]:
+    """A run folder for a tiny BERT over the shipped vocabulary, its objective's parameters made non-trivial."""
+    from objective_helpers import make_objective
+    from tiny_models import tiny_bert, tiny_tokenizer
+
+    model = EncoderClassifier(tiny_bert(seed=1)).eval()
+    objective = make_objective(objective_name, model)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for param in objective.parameters():
+            param.normal_(0, 0.5)
+    return write_run_folder(tmp_path / "mlm", model, objective, tiny_tokenizer()), model, objective

@@ -107,6 +107,18 @@ def test_masked_lm_attacks_ask_for_one(attack_resources):
         session.component_for("pwws", "some/mlm")
 
 
+def test_masked_lm_attacks_take_an_mlm_run_folder(attack_resources, tmp_path):
+    from sentence_helpers import mlm_run_folder
+    from transformers import BertForMaskedLM
+
+    from advcl.attacks.recipes import BAE
+
+    run, _, _ = mlm_run_folder(tmp_path)
+    swap = BAE(BAE.Config(mlm=str(run.path))).replacements()["WordSwapMaskedLM"]
+    masked_lm, tokenizer = swap.keywords["masked_language_model"], swap.keywords["tokenizer"]
+    assert isinstance(masked_lm, BertForMaskedLM) and tokenizer.mask_token_id == 103
+
+
 def test_summary_is_textattacks(attack_resources, victim_dir, tmp_path):
     """advcl's summary, from result rows, equals TextAttack's metrics on the AttackResult objects."""
     from textattack.metrics import AttackQueries, AttackSuccessRate, WordsPerturbed

@@ -11,12 +11,10 @@ from torch.nn import functional as F
 from transformers import BertForMaskedLM
 
 from advcl.errors import BadInput
-from advcl.modeling.encoder import EncoderClassifier
 from advcl.modeling.mlm import load_masked_lm, mask_tokens, maskable_positions, replace_tokens
-from advcl.runs import RunFolder
 from objective_helpers import make_objective
-from sentence_helpers import random_sentences, write_run_folder
-from tiny_models import tiny_bert, tiny_bert_config, tiny_classifier, tiny_tokenizer
+from sentence_helpers import mlm_run_folder, random_sentences
+from tiny_models import tiny_bert_config, tiny_classifier, tiny_tokenizer
 
 
 # -- masking -------------------------------------------------------------------------------------------------------
@@ -95,17 +93,6 @@ def test_mlm_refuses_a_mask_id_outside_the_vocabulary():
 
 
 # -- load_masked_lm ------------------------------------------------------------------------------------------------
-
-def mlm_run_folder(tmp_path, objective_name="mlm") -> tuple[RunFolder, EncoderClassifier, nn.Module]:
-    """A run folder for a tiny BERT over the shipped vocabulary, its objective's parameters made non-trivial."""
-    model = EncoderClassifier(tiny_bert(seed=1)).eval()
-    objective = make_objective(objective_name, model)
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for param in objective.parameters():
-            param.normal_(0, 0.5)
-    return write_run_folder(tmp_path / "mlm", model, objective, tiny_tokenizer()), model, objective
-
 
 def test_load_masked_lm_round_trip_from_an_mlm_run_folder(tmp_path):
     run, model, objective = mlm_run_folder(tmp_path)

@@ -157,11 +157,12 @@ class IGA(TextAttackRecipe):
 
 class MaskedLMRecipe(SentenceEncoderRecipe):
     """A recipe that proposes words with a masked language model: no hub model is reachable offline, so the user
-    names a local masked-LM folder (``--mlm``)."""
+    names one (``--mlm``): an ``mlm`` run folder (``recipes/mlm_head_sentences.toml`` trains one; its last
+    checkpoint, through :func:`advcl.modeling.mlm.load_masked_lm`) or a Hugging Face masked-LM folder."""
 
     @dataclass
     class Config:
-        mlm: str = ""  # a local Hugging Face masked-LM folder
+        mlm: str = ""  # an mlm run folder or a Hugging Face masked-LM folder
 
     def stand_ins(self):
         return [f"masked LM {self.config.mlm}", MINILM]
@@ -169,11 +170,17 @@ class MaskedLMRecipe(SentenceEncoderRecipe):
     def replacements(self):
         from advcl.attacks import standins
         from advcl.modeling.loading import resolve_model_path
+        from advcl.modeling.mlm import load_masked_lm
+        from advcl.runs import RunFolder
 
         if not self.config.mlm:
-            raise BadInput(f"{self.name} needs a masked language model and none ships offline: "
-                           "pass --mlm PATH, a local Hugging Face masked-LM folder")
-        masked_lm = standins.local_masked_lm(resolve_model_path(self.config.mlm))
+            raise BadInput(f"{self.name} needs a masked language model and none ships offline: pass --mlm PATH, "
+                           "an mlm run folder (advcl train --recipe recipes/mlm_head_sentences.toml) or a "
+                           "Hugging Face masked-LM folder")
+        if RunFolder.is_run(self.config.mlm):
+            masked_lm = standins.local_masked_lm(*load_masked_lm(self.config.mlm))
+        else:
+            masked_lm = standins.local_masked_lm(resolve_model_path(self.config.mlm))
         return {**super().replacements(), "WordSwapMaskedLM": masked_lm}
 
 

@@ -87,6 +87,7 @@ class HomoglyphSwap(WordSwapHomoglyphSwap):
             self.homos_intentional = {}
 
 
-def local_masked_lm(path: str):
-    """TextAttack's masked-LM word swap (BAE, BERT-Attack) on a local masked-LM folder instead of a hub model."""
-    return functools.partial(WordSwapMaskedLM, masked_language_model=path)
+def local_masked_lm(masked_lm, tokenizer=None):
+    """TextAttack's masked-LM word swap (BAE, BERT-Attack) on a local masked LM instead of a hub model: a folder
+    path (TextAttack loads it), or a loaded model with its tokenizer (an advcl mlm run)."""
+    return functools.partial(WordSwapMaskedLM, masked_language_model=masked_lm, tokenizer=tokenizer)

@@ -15,7 +15,8 @@ QUERY_BUDGET_OPTION = typer.Option(0, "--query-budget", min=0, help="Model queri
 BATCH_OPTION = typer.Option(32, "--model-batch-size", min=1, help="Queries per forward pass.")
 MAX_LENGTH_OPTION = typer.Option(0, "--max-length", min=0,
                                  help="Truncate queries to this many tokens [default: the model's training length].")
-MLM_OPTION = typer.Option("", "--mlm", help="Local masked-LM folder, for bae and bert-attack.")
+MLM_OPTION = typer.Option("", "--mlm", help="An mlm run folder (recipes/mlm_head_sentences.toml) or a local "
+                                             "Hugging Face masked-LM folder, for bae and bert-attack.")
 SHARD_OPTION = typer.Option(None, "--shard", help="Attack only shard K of N of the sample (K/N, like 2/8).")
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Discard the folder's earlier results instead of resuming.")
 CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.")
@@ -39,7 +40,7 @@ def default_folder(model: str, settings) -> Path:
     epilog="Examples:\n\n"
     "  advcl attack --attack textfooler --model runs/vanilla_sst2 --data sst2:test --num-examples 1000 --seed 0\n\n"
     "  advcl attack -a pwws -m runs/vanilla_sst2 -d sst2:test --num-examples 1000 --shard 2/8   # one of 8 jobs\n\n"
-    "  advcl attack -a bae -m runs/vanilla_sst2 -d sst2:test --mlm models/my-mlm --json "
+    "  advcl attack -a bae -m runs/vanilla_sst2 -d sst2:test --mlm runs/mlm_head_sentences --json "
     "| jq .summary.attack_success_rate\n\n"
     "  advcl attack -a textfooler -m runs/simcse_sentences -d stsb:test -n 100 --seed 0   # AdvSTS",
 )
