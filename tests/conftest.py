@@ -57,3 +57,39 @@ def write_tiny_recipe(folder: Path, model_dir: Path, **sections) -> Path:
     path = folder / "tiny.toml"
     path.write_text(tomli_w.dumps(recipe))
     return path
+
+
+@pytest.fixture(scope="module")
+def attack_resources(tmp_path_factory):
+    """The resources deepwordbug needs (the NLTK stopwords), activated in this process: TextAttack imports with
+    them. The previous ADVCL_RESOURCES comes back after the module."""
+    from advcl.attacks import resources
+    from advcl.data.catalogue import data_dir
+
+    folder = tmp_path_factory.getbasetemp() / "attack-resources"
+    resources.build(folder, data_dir(), only=("stopwords",), log=lambda m: None)
+    saved = os.environ.get(resources.RESOURCES_ENV)
+    os.environ[resources.RESOURCES_ENV] = str(folder)
+    resources.activate(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop(resources.RESOURCES_ENV)
+    else:
+        os.environ[resources.RESOURCES_ENV] = saved
+
+
+@pytest.fixture(scope="module")
+def wide_bert_dir(tmp_path_factory):
+    """A tiny random BERT classifier folder initialised wide (std 0.5), so that its predictions and pair cosines
+    vary and typos move them: the victim of the in-process attack tests."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from tiny_models import tiny_bert_config
+
+    folder = tmp_path_factory.mktemp("wide-bert")
+    torch.manual_seed(0)
+    config = tiny_bert_config(vocab_size=30522, num_labels=2, max_position_embeddings=128, initializer_range=0.5)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder

@@ -3,7 +3,6 @@
 encoder's own predictions (some pairs within the margin, some off by it already)."""
 
 import json
-import os
 from collections import OrderedDict
 
 import pytest
@@ -12,41 +11,12 @@ from conftest import run_cli
 
 from advcl.attacks import advsts, resources, runner, session
 from advcl.attacks.advsts import ScoreScale
-from advcl.data.catalogue import data_dir, load_data
+from advcl.data.catalogue import load_data
 from advcl.errors import BadInput, Interrupted
 
 MARGIN = 0.5
 # gold = predicted + offset: within the margin (attackable) or already off by it (skipped)
 OFFSETS = [0.1, -0.3, 0.0, 1.5, 0.2, -1.2, -0.1, 0.3]
-
-
-@pytest.fixture(scope="module")
-def attack_resources(tmp_path_factory):
-    """The resources deepwordbug needs (the NLTK stopwords), activated: TextAttack imports with them."""
-    folder = tmp_path_factory.getbasetemp() / "attack-resources"
-    resources.build(folder, data_dir(), only=("stopwords",), log=lambda m: None)
-    saved = os.environ.get(resources.RESOURCES_ENV)
-    os.environ[resources.RESOURCES_ENV] = str(folder)
-    resources.activate(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop(resources.RESOURCES_ENV)
-    else:
-        os.environ[resources.RESOURCES_ENV] = saved
-
-
-@pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory):
-    """A tiny random BERT initialised wide (std 0.5), so that its pair cosines spread and typos move them."""
-    from tiny_models import tiny_bert_config, tiny_tokenizer
-    from transformers import BertForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("encoder")
-    torch.manual_seed(0)
-    config = tiny_bert_config(vocab_size=30522, num_labels=2, max_position_embeddings=128, initializer_range=0.5)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return folder
 
 
 def write_sts_folder(folder, pairs, scores, score_range=(0, 5)):
@@ -61,13 +31,13 @@ def write_sts_folder(folder, pairs, scores, score_range=(0, 5)):
 
 
 @pytest.fixture(scope="module")
-def sts_data(tmp_path_factory, encoder_dir):
+def sts_data(tmp_path_factory, wide_bert_dir):
     """``FOLDER:test``: 8 STS-B test pairs with gold scores = the encoder's predicted score + OFFSETS (in [0, 5])."""
     from advcl.evaluation.sts import pair_cosines
     from advcl.runs import load_model
 
     stsb = load_data("stsb:test").sample(len(OFFSETS), 0)
-    loaded = load_model(str(encoder_dir))
+    loaded = load_model(str(wide_bert_dir))
     cosines = pair_cosines(loaded.model, loaded.tokenizer, stsb, 48, 8, "cpu")
     scale = ScoreScale(0, 5)
     gold = [round(min(max(scale.predict(c) + o, 0.0), 5.0), 3) for c, o in zip(cosines, OFFSETS)]
@@ -159,12 +129,12 @@ def test_goal_scores_the_deviation_and_completes_at_the_margin(attack_resources)
     assert reached.goal_status == Status.SKIPPED
 
 
-def test_sentence_victim_gives_evals_pair_cosines(encoder_dir, sts_data, tmp_path):
+def test_sentence_victim_gives_evals_pair_cosines(wide_bert_dir, sts_data, tmp_path):
     from advcl.attacks.victim import SentenceVictim, onnx_session
     from advcl.evaluation.sts import pair_cosines
     from advcl.runs import load_model
 
-    loaded = load_model(str(encoder_dir))
+    loaded = load_model(str(wide_bert_dir))
     dataset = load_data(sts_data)
     expected = torch.from_numpy(pair_cosines(loaded.model, loaded.tokenizer, dataset, 48, 8, "cpu"))
     pairs = list(zip(dataset.texts, dataset.pairs))
@@ -178,10 +148,10 @@ def test_sentence_victim_gives_evals_pair_cosines(encoder_dir, sts_data, tmp_pat
     torch.testing.assert_close(exported(pairs), expected, atol=1e-5, rtol=0)
 
 
-def test_attack_end_to_end_rows_and_summary(attack_resources, encoder_dir, sts_data, tmp_path):
+def test_attack_end_to_end_rows_and_summary(attack_resources, wide_bert_dir, sts_data, tmp_path):
     folder = tmp_path / "out"
     env = {resources.RESOURCES_ENV: str(attack_resources)}
-    args = ("attack", "--attack", "deepwordbug", "--model", str(encoder_dir), "--data", sts_data, "-n", "0",
+    args = ("attack", "--attack", "deepwordbug", "--model", str(wide_bert_dir), "--data", sts_data, "-n", "0",
             "--sts-margin", str(MARGIN), "--runtime", "torch", "--max-length", "48", "--output", str(folder),
             "--query-budget", "16")  # some pairs run out of queries: failed
     done = run_cli(*args, "--json", env=env)
@@ -219,7 +189,7 @@ def test_attack_end_to_end_rows_and_summary(attack_resources, encoder_dir, sts_d
     from advcl.evaluation.sts import pair_cosines, spearman
     from advcl.runs import load_model
 
-    loaded = load_model(str(encoder_dir))
+    loaded = load_model(str(wide_bert_dir))
     cosines = pair_cosines(loaded.model, loaded.tokenizer, dataset, 48, 8, "cpu")
     assert summary["spearman_before"] == round(100 * spearman(cosines, dataset.labels), 2)
     assert summary["spearman_after"] is not None
@@ -231,16 +201,16 @@ def test_attack_end_to_end_rows_and_summary(attack_resources, encoder_dir, sts_d
     assert "Pairs within the margin" in table.stdout
 
 
-def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder(attack_resources, encoder_dir,
+def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder(attack_resources, wide_bert_dir,
                                                                                   sts_data, tmp_path):
-    expected = without_time(session.execute(advsts_job(encoder_dir, sts_data, tmp_path / "whole")))
+    expected = without_time(session.execute(advsts_job(wide_bert_dir, sts_data, tmp_path / "whole")))
     assert [r["index"] for r in expected] == list(range(len(OFFSETS)))
 
-    job = advsts_job(encoder_dir, sts_data, tmp_path / "resumed")
+    job = advsts_job(wide_bert_dir, sts_data, tmp_path / "resumed")
     job.attack = InterruptAfter(job.attack, 3)
     with pytest.raises(Interrupted, match=f"after 3 of {len(OFFSETS)} examples"):
         session.execute(job)
-    job = advsts_job(encoder_dir, sts_data, tmp_path / "resumed")
+    job = advsts_job(wide_bert_dir, sts_data, tmp_path / "resumed")
     assert sorted(job.done) == [0, 1, 2]
     job.attack = InterruptAfter(job.attack, 99)
     assert without_time(session.execute(job)) == expected
@@ -248,13 +218,13 @@ def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder
     assert len((tmp_path / "resumed" / "results.jsonl").read_text().splitlines()) == len(OFFSETS)
 
     for k in (1, 2):
-        shard = advsts_job(encoder_dir, sts_data, tmp_path / "sharded", runner.Shard(k, 2))
+        shard = advsts_job(wide_bert_dir, sts_data, tmp_path / "sharded", runner.Shard(k, 2))
         assert without_time(session.execute(shard)) == expected[k - 1 :: 2]
-    job = advsts_job(encoder_dir, sts_data, tmp_path / "sharded")
+    job = advsts_job(wide_bert_dir, sts_data, tmp_path / "sharded")
     job.attack = InterruptAfter(job.attack, 0)
     assert without_time(session.execute(job)) == expected
     with pytest.raises(BadInput, match="holds results of another attack"):  # the margin decides the results
-        advsts_job(encoder_dir, sts_data, tmp_path / "sharded", margin=1.0)
+        advsts_job(wide_bert_dir, sts_data, tmp_path / "sharded", margin=1.0)
 
 
 @pytest.mark.parametrize("case,fragment", [
@@ -263,7 +233,7 @@ def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder
     ("margin too wide", "--sts-margin must be above 0 and at most the score range's width 5"),
     ("margin on classification", "--sts-margin is for AdvSTS, on an STS split"),
 ])
-def test_bad_input(attack_resources, encoder_dir, sts_data, tmp_path, case, fragment):
+def test_bad_input(attack_resources, wide_bert_dir, sts_data, tmp_path, case, fragment):
     pairs = [("a man is playing a guitar .", "a man plays the guitar .")] * 2
     data = {"one pair": write_sts_folder(tmp_path / "one", pairs[:1], [4.0]),
             "no range": write_sts_folder(tmp_path / "norange", pairs, [4.0, 3.0], score_range=None)}.get(case, sts_data)
@@ -271,17 +241,17 @@ def test_bad_input(attack_resources, encoder_dir, sts_data, tmp_path, case, frag
     if case == "margin on classification":
         data = "sst2:validation"
     with pytest.raises(BadInput, match=fragment):
-        advsts_job(encoder_dir, data, tmp_path / "out", margin=margin)
+        advsts_job(wide_bert_dir, data, tmp_path / "out", margin=margin)
 
 
-def test_errors_are_one_line(attack_resources, encoder_dir, sts_data, tmp_path):
+def test_errors_are_one_line(attack_resources, wide_bert_dir, sts_data, tmp_path):
     env = {resources.RESOURCES_ENV: str(attack_resources)}
-    done = run_cli("attack", "-a", "deepwordbug", "-m", str(encoder_dir), "-d", sts_data, "-n", "1",
+    done = run_cli("attack", "-a", "deepwordbug", "-m", str(wide_bert_dir), "-d", sts_data, "-n", "1",
                    "-o", str(tmp_path / "out"), env=env)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "at least 2 pairs" in lines[0], done.stderr
     # advcl perturb builds classification datasets: an STS split is refused there
-    done = run_cli("perturb", "-a", "deepwordbug", "-m", str(encoder_dir), "-d", sts_data, "-o", str(tmp_path / "p"),
+    done = run_cli("perturb", "-a", "deepwordbug", "-m", str(wide_bert_dir), "-d", sts_data, "-o", str(tmp_path / "p"),
                    env=env)
     assert done.returncode == 2 and "AdvSTS runs in `advcl attack`" in done.stderr, done.stderr

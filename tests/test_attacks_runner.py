@@ -1,43 +1,11 @@
 """Running attacks in-process on a tiny model: shards, resume after an interruption, TextAttack's summary, and the
 checks that refuse bad input (unknown attack, missing resource, attack settings that differ from a folder's)."""
 
-import os
 
 import pytest
-import torch
 
 from advcl.attacks import resources, runner, session
-from advcl.data.catalogue import data_dir
 from advcl.errors import BadInput, Interrupted
-
-
-@pytest.fixture(scope="module")
-def attack_resources(tmp_path_factory):
-    """The resources deepwordbug needs (the NLTK stopwords), activated: TextAttack imports with them."""
-    folder = tmp_path_factory.getbasetemp() / "attack-resources"
-    resources.build(folder, data_dir(), only=("stopwords",), log=lambda m: None)
-    saved = os.environ.get(resources.RESOURCES_ENV)
-    os.environ[resources.RESOURCES_ENV] = str(folder)
-    resources.activate(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop(resources.RESOURCES_ENV)
-    else:
-        os.environ[resources.RESOURCES_ENV] = saved
-
-
-@pytest.fixture(scope="module")
-def victim_dir(tmp_path_factory):
-    """A tiny random BERT initialised wide enough (std 0.5) that its predictions vary and typos can flip them."""
-    from tiny_models import tiny_bert_config, tiny_tokenizer
-    from transformers import BertForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("victim")
-    torch.manual_seed(0)
-    config = tiny_bert_config(vocab_size=30522, num_labels=2, max_position_embeddings=128, initializer_range=0.5)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return folder
 
 
 def deepwordbug(model_dir, folder, shard=runner.Shard(), num_examples=6, seed=3, query_budget=0):
@@ -80,11 +48,11 @@ def test_unknown_attack_suggests_the_closest():
         session.component_for("textfoler", "")
 
 
-def test_missing_resource_names_it_and_how_to_build(tmp_path, monkeypatch, victim_dir):
+def test_missing_resource_names_it_and_how_to_build(tmp_path, monkeypatch, wide_bert_dir):
     monkeypatch.setenv(resources.RESOURCES_ENV, str(tmp_path))
     missing = "stopwords, counter-fitted-vectors, pos-tagger, universal-tagset; run `advcl resources build`"
     with pytest.raises(BadInput, match=f"textfooler needs resources missing from .*: {missing}"):
-        session.prepare("textfooler", str(victim_dir), "sst2:validation", num_examples=2, seed=0, query_budget=0,
+        session.prepare("textfooler", str(wide_bert_dir), "sst2:validation", num_examples=2, seed=0, query_budget=0,
                         model_batch_size=4, max_length=48, mlm="", output=tmp_path / "out", default_output=None,
                         shard=runner.Shard(), overwrite=False)
 
@@ -119,12 +87,12 @@ def test_masked_lm_attacks_take_an_mlm_run_folder(attack_resources, tmp_path):
     assert isinstance(masked_lm, BertForMaskedLM) and tokenizer.mask_token_id == 103
 
 
-def test_summary_is_textattacks(attack_resources, victim_dir, tmp_path):
+def test_summary_is_textattacks(attack_resources, wide_bert_dir, tmp_path):
     """advcl's summary, from result rows, equals TextAttack's metrics on the AttackResult objects."""
     from textattack.metrics import AttackQueries, AttackSuccessRate, WordsPerturbed
     from textattack.shared.utils import set_seed
 
-    job = deepwordbug(victim_dir, tmp_path / "a", num_examples=12, query_budget=12)  # some run out of queries
+    job = deepwordbug(wide_bert_dir, tmp_path / "a", num_examples=12, query_budget=12)  # some run out of queries
     results, rows = [], []
     for position in range(len(job.dataset)):
         set_seed(runner.example_seed(job.settings.seed, position))
@@ -144,9 +112,9 @@ def test_summary_is_textattacks(attack_resources, victim_dir, tmp_path):
     assert ours["avg_queries"] == queries["avg_num_queries"]
 
 
-def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder(attack_resources, victim_dir,
+def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder(attack_resources, wide_bert_dir,
                                                                                   tmp_path):
-    whole = deepwordbug(victim_dir, tmp_path / "whole")
+    whole = deepwordbug(wide_bert_dir, tmp_path / "whole")
     expected = without_time(session.execute(whole))
     assert [r["index"] for r in expected] == list(range(6))
     assert {"successful", "skipped"} <= {r["status"] for r in expected}
@@ -154,7 +122,7 @@ def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder
     assert fields <= set(expected[0])
 
     # Ctrl-C after 3 examples, and a 4th line cut short by a kill
-    job = deepwordbug(victim_dir, tmp_path / "resumed")
+    job = deepwordbug(wide_bert_dir, tmp_path / "resumed")
     job.attack = InterruptAfter(job.attack, 3)
     with pytest.raises(Interrupted, match="after 3 of 6 examples.*run the same command again") as stopped:
         session.execute(job)
@@ -162,7 +130,7 @@ def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder
     results = tmp_path / "resumed" / "results.jsonl"
     with results.open("a") as handle:
         handle.write('{"index": 3, "status": "succ')
-    job = deepwordbug(victim_dir, tmp_path / "resumed")
+    job = deepwordbug(wide_bert_dir, tmp_path / "resumed")
     assert sorted(job.done) == [0, 1, 2]
     job.attack = InterruptAfter(job.attack, 99)
     assert without_time(session.execute(job)) == expected
@@ -171,14 +139,14 @@ def test_interrupted_attack_resumes_without_repeating_and_shards_fill_one_folder
 
     # two shards, as separate jobs on one folder, then the whole sample finds nothing left to attack
     for k in (1, 2):
-        assert without_time(session.execute(deepwordbug(victim_dir, tmp_path / "sharded", runner.Shard(k, 2)))) \
+        assert without_time(session.execute(deepwordbug(wide_bert_dir, tmp_path / "sharded", runner.Shard(k, 2)))) \
             == expected[k - 1 :: 2]
-    job = deepwordbug(victim_dir, tmp_path / "sharded")
+    job = deepwordbug(wide_bert_dir, tmp_path / "sharded")
     job.attack = InterruptAfter(job.attack, 0)
     assert without_time(session.execute(job)) == expected == without_time(session.sample_rows(job))
 
 
-def test_a_folder_resumes_only_the_same_attack(attack_resources, victim_dir, tmp_path):
-    session.execute(deepwordbug(victim_dir, tmp_path / "out", num_examples=2))
+def test_a_folder_resumes_only_the_same_attack(attack_resources, wide_bert_dir, tmp_path):
+    session.execute(deepwordbug(wide_bert_dir, tmp_path / "out", num_examples=2))
     with pytest.raises(BadInput, match=r"holds results of another attack \(num_examples 2 ≠ 3, seed 3 ≠ 4\)"):
-        deepwordbug(victim_dir, tmp_path / "out", num_examples=3, seed=4)
+        deepwordbug(wide_bert_dir, tmp_path / "out", num_examples=3, seed=4)
