@@ -3,7 +3,8 @@
 # 1,000 SST-2 training sentences (2 epochs, batch 32, lr 5e-5), seeds 0-2; the last checkpoint's clean accuracy
 # on the whole validation split (the run's last validation) and its accuracy under PGD-5 (l2, ε .02/.075/.1) on
 # a seeded 300 of its sentences. Runs go to runs/results/sst2/<method>-s<seed>.
-# Usage: bash docs/results/supervised_sst2.sh [SEEDS...]   (from the project root, venv active)
+# Usage: bash docs/results/supervised_sst2.sh [SEEDS...]   (from the project root, venv active;
+#        METHODS="scal cat" limits the methods)
 set -euo pipefail
 export ADVCL_DATA_DIR=${ADVCL_DATA_DIR:-../shared/data} HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 out=runs/results/sst2
@@ -21,7 +22,7 @@ declare -A extra=([carl]="${sst2[*]} --set objective.contrast_start_step=32 --se
                   [rar]="${sst2[*]}")
 seeds=("$@"); [[ $# -gt 0 ]] || seeds=(0 1 2)
 for seed in "${seeds[@]}"; do
-  for method in vanilla fgsm freelb scal cat carl rar; do
+  for method in ${METHODS:-vanilla fgsm freelb scal cat carl rar}; do
     name=$method-s$seed
     [[ -f $out/$name/report.json ]] && grep -q '"robustness"' $out/$name/report.json && continue
     # shellcheck disable=SC2086
