@@ -1,7 +1,8 @@
 """Export a run (or model folder) for people who have never heard of advcl.
 
 - ``hf``: a Hugging Face folder (safetensors + config + tokenizer); plain ``AutoModelForSequenceClassification``
-  reproduces advcl's logits.
+  reproduces advcl's logits. A run whose classifier reads the pooled sentence vector
+  (``model.classifier_input = "sentence"``) has no such folder and exports as ``onnx`` only.
 - ``sentence-transformers``: the same folder plus the sentence-transformers module files, so that
   ``SentenceTransformer(DIR)`` encodes with the run's pooling and max length, as ``advcl embed`` does
   (and plain transformers still loads the classifier).
@@ -68,6 +69,11 @@ def objective_state(checkpoint: str) -> list[str]:
 
 
 def write_hf(loaded: LoadedModel, folder: Path) -> None:
+    if loaded.model.sentence_classifier is not None:
+        raise BadInput(
+            f"{loaded.source}: its classifier reads the pooled sentence vector (model.classifier_input = "
+            '"sentence"), which a Hugging Face folder cannot express; export it with --format onnx'
+        )
     loaded.model.hf.save_pretrained(folder, safe_serialization=True)
     loaded.tokenizer.save_pretrained(folder)
 

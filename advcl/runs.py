@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from advcl.engine.checkpoint import latest_checkpoint, checkpoint_name
 from advcl.errors import BadInput
-from advcl.modeling.encoder import EncoderClassifier
+from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 
 
 class RunFolder:
@@ -97,10 +97,10 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
         folder = run.checkpoint(which)
         config = AutoConfig.from_pretrained(run.model_dir)
         hf = AutoModelForSequenceClassification.from_config(config)
-        hf.load_state_dict(load_file(folder / "model.safetensors"))
-        hf.eval()
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        model = EncoderClassifier(hf, pooling or recipe.model.pooling)
+        model = EncoderClassifier(hf, pooling or recipe.model.pooling, classifier_pooling(recipe))
+        model.load_weights(load_file(folder / "model.safetensors"))
+        model.eval()
         return LoadedModel(model, load_tokenizer(str(run.model_dir)), labels, model.pooling, recipe.model.max_length, str(folder))
     if Path(path).is_dir() and (Path(path) / "checkpoints").is_dir():
         raise BadInput(f"{path} looks like a run folder but has no config.toml or model/ folder")

@@ -22,6 +22,9 @@ class RunConfig:
 class ModelConfig:
     name: str = "all-MiniLM-L6-v2"  # local folder, hub id, or a pip-packaged encoder
     pooling: Literal["cls", "mean"] = "cls"  # sentence representation used by losses and `embed`
+    # what the classifier reads: "head" = the architecture's own head (BERT: pooler on [CLS]; exports to plain
+    # transformers); "sentence" = a linear classifier on the pooled sentence vector (advcl/modeling/encoder.py)
+    classifier_input: Literal["head", "sentence"] = "head"
     max_length: int = 128  # tokens; longer inputs are truncated
 
 

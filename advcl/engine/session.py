@@ -21,7 +21,7 @@ from advcl.engine.progress import stderr
 from advcl.engine.trainer import Trainer
 from advcl.engine.validation import make_validator
 from advcl.errors import BadInput
-from advcl.modeling.encoder import EncoderClassifier
+from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 from advcl.modeling.loading import load_classifier
 from advcl.objectives.base import create
 from advcl.plugins import registry
@@ -87,7 +87,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
         hf.config.save_pretrained(run.model_dir)
         tokenizer.save_pretrained(run.model_dir)
     barrier()
-    model = EncoderClassifier(hf, recipe.model.pooling).to(device)
+    model = EncoderClassifier(hf, recipe.model.pooling, classifier_pooling(recipe)).to(device)
     objective = create(
         recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)
     ).to(device)

@@ -125,7 +125,7 @@ class Trainer:
             ckpt.save_checkpoint(
                 self.run.checkpoints,
                 self.state.step,
-                self.model.hf.state_dict(),
+                self.model.weights(),
                 self.objective.state_dict(),
                 self.optimizer.state_dict(),
                 {**state, "world_size": self.topology.world_size},
@@ -137,7 +137,7 @@ class Trainer:
 
     def restore(self, folder) -> None:
         saved = ckpt.load_checkpoint(folder, self.topology.rank)
-        self.model.hf.load_state_dict(saved["model"])
+        self.model.load_weights(saved["model"])
         self.objective.load_state_dict(saved["objective"])
         self.optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]

@@ -13,8 +13,9 @@ CTR is :class:`advcl.losses.l2_contrast.L2Contrast` (similarity −‖u − v‖
 between unit-length representations by default, as the printed loss has no lower bound),
 KL is :class:`advcl.losses.kl_divergence.KLDivergence`. Both models learn from one loss and one optimizer.
 Inference uses ``f_clean``: it is the run's model (what eval, embed, export and attack load); ``f_adv`` lives
-in the objective's checkpoint state only. The logits come from the architecture's classification head, as for
-every objective here (the paper's classifier reads z).
+in the objective's checkpoint state only. The paper's classifier reads z: recipes set
+``model.classifier_input = "sentence"`` (a linear classifier on the pooled vector, :mod:`advcl.modeling.encoder`);
+with the default, the architecture's head on [CLS] classifies.
 
 ``ablation`` gives the paper's variants (Table 2):
 

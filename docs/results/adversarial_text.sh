@@ -22,10 +22,12 @@ train() {  # name recipe [--set ...]
   [[ -f $out/$name/report.json ]] && grep -q '"completed"' $out/$name/report.json && return
   advcl train -r recipes/$recipe.toml "${common[@]}" --set run.name=$name "$@" --overwrite
 }
-# vanilla takes ada_sst2's settings (its batch of 8 rows is 16 examples: 16 here) on the clean text alone
+# vanilla takes ada_sst2's settings (its batch of 8 rows is 16 examples: 16 here) on the clean text alone; all three
+# classify with a linear layer on the mean-pooled sentence vector (model.classifier_input = "sentence"), as TaiChi's
+# paper does
+train taichi taichi_sst2
 train vanilla ada_sst2 --set objective.name=vanilla --set train.batch_size=16
 train ada ada_sst2
-train taichi taichi_sst2
 for model in vanilla ada taichi; do
   for attack in deepwordbug pwws textfooler textbugger; do
     [[ -s $out/$model.$attack.json ]] || advcl attack --attack $attack --model $out/$model --data sst2:validation \

@@ -1,0 +1,105 @@
+"""model.classifier_input = "sentence": logits from a linear classifier on the pooled sentence vector."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, BertForSequenceClassification
+
+from advcl.modeling.encoder import EncoderClassifier, model_inputs
+from conftest import run_cli, write_tiny_recipe
+from tiny_models import tiny_batch, tiny_bert_config
+
+SENTENCES = ["the film is wonderful", "i hated every minute of it , truly", "ok"]
+
+
+def by_hand(states: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Mean of the unpadded token states, one example at a time, then ``W h + b``."""
+    rows = []
+    for example, keep in zip(states, mask):
+        h = example[keep.bool()].sum(0) / keep.sum()
+        rows.append(weight @ h + bias)
+    return torch.stack(rows)
+
+
+def test_logits_are_a_linear_map_of_the_mean_pooled_states():
+    torch.manual_seed(0)
+    model = EncoderClassifier(BertForSequenceClassification(tiny_bert_config(num_labels=3)), "cls", "mean").eval()
+    batch = tiny_batch()
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    linear = model.sentence_classifier[1]
+    expected = by_hand(out.token_states, batch["attention_mask"], linear.weight, linear.bias)
+    torch.testing.assert_close(out.logits, expected)
+    torch.testing.assert_close(out.sentence, out.token_states[:, 0])  # `pooling` still gives the embedding
+    assert out.logits.shape == (2, 3)
+
+
+def test_weights_round_trip_and_refuse_a_model_without_the_classifier():
+    torch.manual_seed(0)
+    model = EncoderClassifier(BertForSequenceClassification(tiny_bert_config()), "mean", "mean")
+    state = model.weights()
+    assert {"sentence_classifier.1.weight", "sentence_classifier.1.bias"} <= set(state)
+    torch.manual_seed(1)
+    other = EncoderClassifier(BertForSequenceClassification(tiny_bert_config()), "mean", "mean")
+    other.load_weights(state)
+    batch = model_inputs(tiny_batch())
+    torch.testing.assert_close(other.eval()(**batch).logits, model.eval()(**batch).logits)
+    plain = EncoderClassifier(BertForSequenceClassification(tiny_bert_config()), "mean")
+    with pytest.raises(RuntimeError, match="sentence classifier"):
+        plain.load_weights(state)
+
+
+@pytest.fixture(scope="module")
+def sentence_classifier_run(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("sentence-classifier")
+    recipe = write_tiny_recipe(folder, tiny_model_dir, model={"pooling": "mean", "classifier_input": "sentence"},
+                               train={"epochs": 1}, data={"max_train_examples": 32, "max_eval_examples": 32})
+    done = run_cli("train", "--recipe", str(recipe))
+    assert done.returncode == 0, done.stderr
+    return folder / "runs" / "tiny"
+
+
+def test_a_trained_run_reloads_to_the_classifier_its_checkpoint_holds(sentence_classifier_run, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from advcl.runs import load_model
+
+    run = sentence_classifier_run
+    weights = load_file(run / "checkpoints" / "step-0000004" / "model.safetensors")
+    # the encoder alone, from the checkpoint's architecture weights (the "bert." prefix is the base model's)
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(run / "model")).eval()
+    encoder.load_state_dict({k[len("bert."):]: v for k, v in weights.items() if k.startswith("bert.")})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    batch = tokenizer(SENTENCES, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        states = encoder(**batch).last_hidden_state
+        expected = by_hand(states, batch["attention_mask"], weights["sentence_classifier.1.weight"],
+                           weights["sentence_classifier.1.bias"])
+        loaded = load_model(str(run), "last").model
+        assert loaded.sentence_classifier is not None and not loaded.training
+        torch.testing.assert_close(loaded(**batch).logits, expected, atol=1e-5, rtol=1e-5)
+    # the untrained architecture head is not what classifies: its logits differ
+    assert not torch.allclose(loaded.hf(**batch).logits, expected, atol=1e-3)
+
+
+def test_hf_export_is_refused_and_onnx_reproduces_the_logits(sentence_classifier_run, tmp_path):
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    from advcl.runs import load_model
+
+    refused = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(tmp_path / "hf"))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--format onnx" in refused.stderr and not (tmp_path / "hf").exists()
+    out = tmp_path / "onnx"
+    done = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(out), "--format", "onnx", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["format"] == "onnx"
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"))
+    feed = dict(AutoTokenizer.from_pretrained(out)(SENTENCES, return_tensors="np", padding=True))
+    logits, _ = session.run(None, feed)
+    with torch.no_grad():
+        expected = load_model(str(sentence_classifier_run)).model(**{k: torch.from_numpy(v) for k, v in feed.items()})
+    np.testing.assert_allclose(logits, expected.logits.numpy(), atol=1e-4)
