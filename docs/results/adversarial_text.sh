@@ -9,7 +9,8 @@
 # Everything goes to runs/results/text/ (attack summaries: runs/results/text/<model>.<attack>.json).
 # Usage: bash docs/results/adversarial_text.sh   (from the project root, venv active)
 #        EPOCHS=3 OUT=runs/results/text-3ep bash docs/results/adversarial_text.sh   (the recipes' own 3 epochs; the
-#        adversarial data is always runs/results/text/sst2_pwws)
+#        adversarial data is always runs/results/text/sst2_pwws; SEED=1 trains with another seed, the attacks keep
+#        their sample of seed 0)
 set -euo pipefail
 export ADVCL_DATA_DIR=${ADVCL_DATA_DIR:-../shared/data} HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 out=${OUT:-runs/results/text}
@@ -17,7 +18,7 @@ adv=runs/results/text/sst2_pwws
 mkdir -p $out
 [[ -s $adv/train.jsonl ]] || advcl perturb --attack pwws --model runs/results/sst2/vanilla-s0 --data sst2:train \
   --num-examples 800 --seed 0 --output $adv --overwrite
-common=(--set data.train=$adv:train --set train.epochs=${EPOCHS:-2} --set train.eval_every=0 --set run.seed=0
+common=(--set data.train=$adv:train --set train.epochs=${EPOCHS:-2} --set train.eval_every=0 --set run.seed=${SEED:-0}
         --set run.output_dir=$out)
 train() {  # name recipe [--set ...]
   local name=$1 recipe=$2; shift 2
