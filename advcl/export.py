@@ -45,6 +45,11 @@ def export_model(model_path: str, output: Path, fmt: str = "hf", which: str = "b
     if taken and not overwrite:
         raise BadInput(f"output {output} already exists (pass --overwrite to replace it)")
     loaded = load_model(model_path, which)
+    if fmt != "onnx" and loaded.model.sentence_classifier is not None:
+        raise BadInput(
+            f"{loaded.source}: its classifier reads the pooled sentence vector (model.classifier_input = "
+            f'"sentence"), which plain transformers cannot load from a --format {fmt} folder; use --format onnx'
+        )
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     WRITERS[fmt](loaded, tmp)
@@ -69,11 +74,6 @@ def objective_state(checkpoint: str) -> list[str]:
 
 
 def write_hf(loaded: LoadedModel, folder: Path) -> None:
-    if loaded.model.sentence_classifier is not None:
-        raise BadInput(
-            f"{loaded.source}: its classifier reads the pooled sentence vector (model.classifier_input = "
-            '"sentence"), which a Hugging Face folder cannot express; export it with --format onnx'
-        )
     loaded.model.hf.save_pretrained(folder, safe_serialization=True)
     loaded.tokenizer.save_pretrained(folder)
 

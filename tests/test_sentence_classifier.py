@@ -82,6 +82,24 @@ def test_a_trained_run_reloads_to_the_classifier_its_checkpoint_holds(sentence_c
         torch.testing.assert_close(loaded(**batch).logits, expected, atol=1e-5, rtol=1e-5)
     # the untrained architecture head is not what classifies: its logits differ
     assert not torch.allclose(loaded.hf(**batch).logits, expected, atol=1e-3)
+    # and the sentence classifier is what training moved: its weights differ between the last two checkpoints
+    earlier = load_file(run / "checkpoints" / "step-0000003" / "model.safetensors")
+    assert not torch.equal(earlier["sentence_classifier.1.weight"], weights["sentence_classifier.1.weight"])
+
+
+def test_the_attack_victim_scores_with_the_sentence_classifier(tiny_model_dir):
+    """advcl attack's PyTorch victim (the path on GPUs, or without onnxruntime) gives EncoderClassifier's logits."""
+    from transformers import AutoTokenizer
+
+    from advcl.attacks.victim import Victim
+
+    torch.manual_seed(0)
+    model = EncoderClassifier(BertForSequenceClassification.from_pretrained(tiny_model_dir), "mean", "mean").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        expected = torch.cat([model(**tokenizer([text], return_tensors="pt")).logits for text in SENTENCES])
+    torch.testing.assert_close(Victim(model, tokenizer, max_length=32, batch_size=2)(SENTENCES), expected,
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_hf_export_is_refused_and_onnx_reproduces_the_logits(sentence_classifier_run, tmp_path):
@@ -90,9 +108,12 @@ def test_hf_export_is_refused_and_onnx_reproduces_the_logits(sentence_classifier
 
     from advcl.runs import load_model
 
-    refused = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(tmp_path / "hf"))
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
-    assert "--format onnx" in refused.stderr and not (tmp_path / "hf").exists()
+    for fmt in ("hf", "sentence-transformers"):
+        refused = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(tmp_path / fmt),
+                          "--format", fmt)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+        assert f"--format {fmt} folder" in refused.stderr and "use --format onnx" in refused.stderr
+        assert not (tmp_path / fmt).exists()
     out = tmp_path / "onnx"
     done = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(out), "--format", "onnx", "--json")
     assert done.returncode == 0, done.stderr

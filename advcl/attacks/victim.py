@@ -32,13 +32,18 @@ from advcl.modeling.encoder import EncoderClassifier, model_inputs
 class Victim:
     """Logits of a classifier for TextAttack: ``victim(["a text", ...])`` or pairs ``victim([("premise", "hyp")])``.
 
-    Like TextAttack's own wrappers, it exposes the Hugging Face sequence classifier (whose head gives the logits)
-    as ``model``, and ``tokenizer``.
+    Like TextAttack's own wrappers, it exposes the Hugging Face sequence classifier as ``model``, and
+    ``tokenizer``. Its head gives the logits, unless the run's classifier reads the pooled sentence vector
+    (``model.classifier_input = "sentence"``): then the whole EncoderClassifier does.
     """
 
     def __init__(self, classifier: EncoderClassifier, tokenizer, max_length: int = 64, batch_size: int = 32,
                  device: str | torch.device = "cpu", session=None):
-        self.model = classifier.hf.eval().to(device)
+        classifier = classifier.eval().to(device)
+        self.model = classifier.hf
+        # what gives the logits: the architecture's own head directly (no hidden states kept), or the whole
+        # EncoderClassifier where its classifier reads the pooled sentence vector (model.classifier_input)
+        self.scorer = classifier if classifier.sentence_classifier is not None else classifier.hf
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
@@ -65,7 +70,7 @@ class Victim:
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.session is None:
-            return self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu()
+            return self.scorer(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu()
         names = {i.name for i in self.session.get_inputs()}
         return torch.from_numpy(self.session.run(["logits"], {k: v.numpy() for k, v in batch.items() if k in names})[0])
 
