@@ -23,6 +23,7 @@ from pathlib import Path
 
 from advcl.errors import BadInput
 from advcl.evaluation.predictions import pair_predictions
+from advcl.evaluation.sampling import describe_sample
 from advcl.evaluation.significance import DEFAULT_TRIALS, mcnemar, randomisation_test
 from advcl.runs import RunFolder
 
@@ -68,14 +69,16 @@ def _labels(paths: list[Path]) -> list[str]:
 
 
 def compare(baseline: RunSummary, other: RunSummary, trials: int, seed: int) -> list[dict]:
-    """Significance of ``other`` against ``baseline`` on every evaluation set both have predictions for."""
+    """Significance of ``other`` against ``baseline`` on every evaluation set both have predictions for: the same
+    key, so the same split and sample (advcl.evaluation.sampling); each row says which sample it used."""
     rows = []
     for data, theirs in other.report.get("evaluations", {}).items():
         ours = baseline.report.get("evaluations", {}).get(data)
         if ours is None:
             continue
         paired = pair_predictions(baseline.run.path / ours["predictions"], other.run.path / theirs["predictions"])
-        row = {"data": data, "baseline": baseline.label, "run": other.label, "examples": len(paired.labels)}
+        row = {"data": data, "baseline": baseline.label, "run": other.label, "examples": len(paired.labels),
+               "sample": describe_sample(ours)}
         accuracy = mcnemar(paired.a == paired.labels, paired.b == paired.labels)
         row |= {"accuracy_baseline": ours["accuracy"], "accuracy_run": theirs["accuracy"],
                 "mcnemar_p": accuracy["p_value"], "mcnemar_method": accuracy["method"]}
@@ -91,7 +94,8 @@ def robustness_rows(runs: list[RunSummary]) -> list[dict]:
     for summary in runs:
         for data, attacked in summary.report.get("robustness", {}).items():
             for result in attacked["results"]:
-                rows.append({"run": summary.label, "data": data, "norm": attacked["norm"], "steps": attacked["steps"],
+                rows.append({"run": summary.label, "data": data, "sample": describe_sample(attacked),
+                             "norm": attacked["norm"], "steps": attacked["steps"],
                              "clean_accuracy": attacked["clean_accuracy"], "eps": result["eps"],
                              "accuracy": result["accuracy"], "cosine_distance": result["cosine_distance"]})
     return rows
@@ -163,16 +167,19 @@ def markdown(result: dict) -> str:
                   f"Baseline: the first run. Accuracy: McNemar's test (exact binomial below 25 discordant examples). "
                   f"Macro-F1 and MCC: approximate (Fisher) randomisation, {result['trials']} seeded shuffles "
                   f"(seed {result['seed']}). p < 0.05 marks a difference unlikely under equal performance.", "",
-                  _table(["data", "run", "n", "accuracy (base → run)", "p", "macro-F1 (base → run)", "p",
+                  "Each comparison pairs the two runs' predictions on the same examples: the sample column says "
+                  "which (the whole split, or the seeded random sample of `advcl eval --max-examples`).", "",
+                  _table(["data", "sample", "run", "accuracy (base → run)", "p", "macro-F1 (base → run)", "p",
                           "MCC (base → run)", "p"],
-                         ["data", "run", "examples", "accuracy", "mcnemar_p", "macro_f1", "macro_f1_p", "mcc", "mcc_p"],
+                         ["data", "sample", "run", "accuracy", "mcnemar_p", "macro_f1", "macro_f1_p", "mcc", "mcc_p"],
                          [row | {m: f"{row[f'{m}_baseline']:.4f} → {row[f'{m}_run']:.4f}" for m in
                                  ("accuracy", "macro_f1", "mcc")} for row in result["significance"]])]
     if result["robustness"]:
         parts += ["", "## Robustness to the embedding-space attack", "",
                   "Accuracy under PGD on the input embeddings (`advcl eval --robust pgd`) at each radius ε.", "",
-                  _table(["run", "data", "norm", "steps", "clean", "ε", "accuracy", "cosine distance"],
-                         ["run", "data", "norm", "steps", "clean_accuracy", "eps", "accuracy", "cosine_distance"],
+                  _table(["run", "data", "sample", "norm", "steps", "clean", "ε", "accuracy", "cosine distance"],
+                         ["run", "data", "sample", "norm", "steps", "clean_accuracy", "eps", "accuracy",
+                          "cosine_distance"],
                          result["robustness"])]
     if result["attacks"]:
         keys = [k for k in dict.fromkeys(k for row in result["attacks"] for k in row) if k not in ("run", "attack")]

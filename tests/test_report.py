@@ -30,8 +30,8 @@ def two_runs(tmp_path_factory, tiny_model_dir):
 
 def test_eval_keeps_predictions_in_the_run_folder(two_runs, tmp_path):
     run = two_runs[0]
-    evaluation = json.loads((run / "report.json").read_text())["evaluations"]["sst2:validation"]
-    assert evaluation["predictions"] == "predictions/sst2_validation.jsonl"
+    evaluation = json.loads((run / "report.json").read_text())["evaluations"]["sst2:validation@40"]  # a sample
+    assert evaluation["predictions"] == "predictions/sst2_validation_40.jsonl"
     rows = [json.loads(line) for line in (run / evaluation["predictions"]).read_text().splitlines()]
     assert len(rows) == 40 and set(rows[0]) == {"text", "label", "prediction"}
     assert sum(r["label"] == r["prediction"] for r in rows) / 40 == pytest.approx(evaluation["accuracy"])
@@ -51,8 +51,9 @@ def test_report_writes_markdown_plots_and_significance(two_runs, tmp_path):
     for plot in ("training_curves.png", "robustness.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / plot).stat().st_size > 10_000
     [row] = result["significance"]
-    assert (row["baseline"], row["run"], row["data"], row["examples"]) == ("baseline", "other", "sst2:validation", 40)
-    paired = pair_predictions(*(run / "predictions" / "sst2_validation.jsonl" for run in two_runs))
+    assert (row["baseline"], row["run"], row["data"], row["examples"]) == ("baseline", "other", "sst2:validation@40",
+                                                                           40)
+    paired = pair_predictions(*(run / "predictions" / "sst2_validation_40.jsonl" for run in two_runs))
     assert row["mcnemar_p"] == mcnemar(paired.a == paired.labels, paired.b == paired.labels)["p_value"]
     assert 0 < row["macro_f1_p"] <= 1 and 0 < row["mcc_p"] <= 1
     assert {r["eps"] for r in result["robustness"]} == {0.05, 0.2} and len(result["robustness"]) == 4

@@ -153,7 +153,7 @@ def test_cli_table_writes_the_run_report(tiny_run):
         assert header in done.stdout
     report = json.loads((tiny_run / "report.json").read_text())
     assert report["status"] == "completed"  # the training report is kept
-    entry = report["robustness"]["sst2:validation"]
+    entry = report["robustness"]["sst2:validation@24"]  # a --max-examples sample, kept beside the whole split
     assert entry["checkpoint"].startswith(str(tiny_run / "checkpoints"))
     assert [r["eps"] for r in entry["results"]] == [0.0, 0.5] and entry["examples"] == 24 and entry["steps"] == 2
     assert entry["results"][0]["accuracy"] == entry["clean_accuracy"]

@@ -29,7 +29,10 @@ def eval_(
     plot: Path = typer.Option(None, "--plot", help="With --suite alignment: a PNG of the models on the plane."),
     checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
     batch_size: int = typer.Option(128, min=1, help="Examples per forward pass."),
-    max_examples: int = typer.Option(0, min=0, help="Evaluate a seeded random subset of this size (0 = all)."),
+    max_examples: int = typer.Option(
+        0, min=0, help="Evaluate a seeded random subset of this size (0 = all); a run folder keeps it as DATA@N, "
+        "beside the whole split's results. Suites: examples per task (sts, alignment: pairs; transfer: training)."
+    ),
     text_column: str = typer.Option("text", help="Text column of a data file."),
     text_pair_column: str = typer.Option("", help="Second text column of a data file (pair tasks)."),
     label_column: str = typer.Option("label", help="Label column of a data file."),
@@ -59,7 +62,8 @@ def eval_(
     folder these go into its report.json under "robustness", keyed by --data.
 
     Per-example predictions (for `advcl report`'s significance tests) go to --predictions; a run folder keeps
-    them in RUN/predictions/ and its clean metrics in report.json under "evaluations".
+    them in RUN/predictions/ and its clean metrics in report.json under "evaluations", keyed by what was
+    evaluated: DATA for the whole split, DATA@N for a --max-examples sample (so a sample never replaces it).
     """
     import torch
 
@@ -67,12 +71,13 @@ def eval_(
     from advcl.data.catalogue import load_data
     from advcl.data.dataset import Columns
     from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress
+    from advcl.engine.progress import simple_progress, stderr
     from advcl.errors import BadInput
     from advcl.evaluation.classify import predict
     from advcl.evaluation.metrics import classification_metrics
     from advcl.evaluation.predictions import file_name, write_predictions
     from advcl.evaluation.robustness import DEFAULT_EPS, AttackSettings, parse_eps, robustness
+    from advcl.evaluation.sampling import SAMPLE_SEED, describe_sample, sample_info, sample_key
     from advcl.runs import RunFolder, load_model
 
     if checkpoint not in ("best", "last"):
@@ -101,17 +106,20 @@ def eval_(
         raise BadInput(f"{data} has no class labels to evaluate against")
     if len(dataset.label_names) > len(loaded.label_names):
         raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts {len(loaded.label_names)}")
-    dataset = dataset.sample(max_examples, 0)
+    total = len(dataset)
+    dataset = dataset.sample(max_examples, SAMPLE_SEED)
+    key = sample_key(data, len(dataset), total)  # a sample is kept beside, never over, the whole split's results
+    sample = sample_info(len(dataset), total)
     dev = pick_device(device)
     loaded.model.to(dev)
     encoded = encode(dataset, loaded.tokenizer, loaded.max_length)
     with simple_progress("evaluating") as progress:
         predicted = predict(loaded.model, encoded, batch_size, dev, progress=progress)
     metrics = classification_metrics(torch.tensor(encoded.labels), predicted, len(loaded.label_names))
-    result = {"model": model, "checkpoint": loaded.source, "data": data, **metrics}
+    result = {"model": model, "checkpoint": loaded.source, "data": data, "key": key, "sample": sample, **metrics}
     run = RunFolder(model) if RunFolder.is_run(model) else None
     if predictions is None and run is not None:
-        predictions = run.path / "predictions" / file_name(data)
+        predictions = run.path / "predictions" / file_name(key)
     if predictions is not None:
         write_predictions(predictions, dataset, predicted, loaded.label_names)
         result["predictions"] = str(predictions)
@@ -122,10 +130,15 @@ def eval_(
         report = run.read_report()
         kept = predictions.resolve()  # relative to the run folder when inside it, so the folder can move
         kept = kept.relative_to(run.path.resolve()) if kept.is_relative_to(run.path.resolve()) else kept
-        report.setdefault("evaluations", {})[data] = {"checkpoint": loaded.source, **metrics, "predictions": str(kept)}
+        report.setdefault("evaluations", {})[key] = {"checkpoint": loaded.source, **metrics, "sample": sample,
+                                                     "predictions": str(kept)}
         if robust:
-            report.setdefault("robustness", {})[data] = {"checkpoint": loaded.source, **result["robustness"]}
+            report.setdefault("robustness", {})[key] = {"checkpoint": loaded.source, **result["robustness"],
+                                                        "sample": sample}
         run.write_report(report)
+        if key != data:
+            stderr.print(f"note: evaluated {describe_sample({'sample': sample})} examples: kept in {run.report} as "
+                         f"{key!r}, beside (never over) the whole split's {data!r}", soft_wrap=True)
     if as_json:
         print_json(result)
         return
@@ -133,7 +146,7 @@ def eval_(
         f"{data} — {model}",
         ["metric", "value"],
         [["accuracy", metrics["accuracy"]], ["macro-F1", metrics["macro_f1"]], ["MCC", metrics["mcc"]],
-         ["examples", metrics["examples"]]],
+         ["examples", describe_sample({"sample": sample})]],
     )
     if robust:
         attacked = result["robustness"]

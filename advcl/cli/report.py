@@ -38,7 +38,8 @@ def report(
                 [[r["run"], r["objective"], r["status"], r["best_metric"], r["accuracy"], r["macro_f1"], r["mcc"]]
                  for r in result["runs"]])
     if result["significance"]:
-        print_table("significance against the baseline", ["data", "run", "McNemar p (accuracy)", "p (macro-F1)",
-                                                           "p (MCC)"],
-                    [[r["data"], r["run"], r["mcnemar_p"], r["macro_f1_p"], r["mcc_p"]] for r in result["significance"]])
+        print_table("significance against the baseline", ["data", "sample", "run", "McNemar p (accuracy)",
+                                                           "p (macro-F1)", "p (MCC)"],
+                    [[r["data"], r["sample"], r["run"], r["mcnemar_p"], r["macro_f1_p"], r["mcc_p"]]
+                     for r in result["significance"]])
     stderr.print(f"wrote {output / 'report.md'} and {', '.join(result['plots']) or 'no plots'}", soft_wrap=True)

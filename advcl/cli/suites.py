@@ -6,6 +6,7 @@ from pathlib import Path
 
 from advcl.cli.app import print_json, print_table
 from advcl.errors import BadInput
+from advcl.evaluation.sampling import describe_sample
 
 SUITES = ("sts", "transfer", "alignment")
 DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
@@ -14,7 +15,7 @@ DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
 def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None, batch_size: int,
               max_examples: int, plot: Path | None, device: str, as_json: bool) -> None:
     from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress
+    from advcl.engine.progress import simple_progress, stderr
     from advcl.runs import RunFolder, load_model
 
     if suite not in SUITES:
@@ -30,10 +31,14 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
         loaded = load_model(name, checkpoint)
         loaded.model.to(dev)
         with simple_progress(f"{suite}: {name}") as progress:
-            results[name] = _score(suite, prepared, loaded, batch_size, dev, progress)
-        if RunFolder.is_run(name):
+            results[name] = _score(suite, prepared, loaded, batch_size, max_examples, dev, progress)
+        if RunFolder.is_run(name):  # a sampled suite is kept beside, never over, the whole one
             run = RunFolder(name)
-            run.write_report(run.read_report() | {suite: {"checkpoint": loaded.source, **results[name]}})
+            key = suite if not _sampled(results[name]) else f"{suite}@{max_examples}"
+            run.write_report(run.read_report() | {key: {"checkpoint": loaded.source, **results[name]}})
+            if key != suite:
+                stderr.print(f"note: --max-examples {max_examples} sampled the suite: kept in {run.report} as "
+                             f"{key!r}, beside (never over) the whole suite's {suite!r}", soft_wrap=True)
     if plot is not None:
         from advcl.evaluation.alignment import plot_alignment_uniformity
 
@@ -48,35 +53,47 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
 def _prepare(suite: str, tasks: str | None, max_examples: int):
     from advcl.data.catalogue import load_data
     from advcl.evaluation import alignment, sts, transfer
+    from advcl.evaluation.sampling import SAMPLE_SEED, sample_info
 
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     if suite == "sts":
         return names or list(sts.STS_SUITE)
     if suite == "transfer":
         return [transfer.load_transfer_task(t, max_train=max_examples) for t in names or DEFAULT_TRANSFER_TASKS.split(",")]
-    return load_data((names or [alignment.DEFAULT_DATA])[0])
+    data = load_data((names or [alignment.DEFAULT_DATA])[0])
+    sampled = data.sample(max_examples, SAMPLE_SEED)
+    return sampled, sample_info(len(sampled), len(data))
 
 
-def _score(suite: str, prepared, loaded, batch_size: int, device, progress) -> dict:
+def _sampled(result: dict) -> bool:
+    """Whether any part of a suite's result was computed on a sample rather than a whole split."""
+    parts = [result, *result.get("tasks", {}).values()]
+    return any((part.get("sample") or {}).get("seed") is not None for part in parts)
+
+
+def _score(suite: str, prepared, loaded, batch_size: int, max_examples: int, device, progress) -> dict:
     from advcl.evaluation import alignment, sts, transfer
 
     args = (loaded.model, loaded.tokenizer)
     if suite == "sts":
-        return sts.sts_suite(*args, loaded.max_length, batch_size, device, prepared, progress)
+        return sts.sts_suite(*args, loaded.max_length, batch_size, device, prepared, progress, max_examples)
     if suite == "transfer":
         return transfer.transfer_suite(*args, prepared, loaded.max_length, batch_size, device, progress=progress)
-    return alignment.alignment_uniformity(*args, prepared, loaded.max_length, batch_size, device, progress=progress)
+    data, sample = prepared
+    return alignment.alignment_uniformity(*args, data, loaded.max_length, batch_size, device,
+                                          progress=progress) | {"sample": sample}
 
 
 def _print(suite: str, name: str, result: dict) -> None:
     if suite == "alignment":
         print_table(f"alignment and uniformity — {name} ({result['pooling']} pooling)", ["measure", "value"],
                     [["alignment", result["alignment"]], ["uniformity", result["uniformity"]],
-                     ["positive pairs", result["positive_pairs"]], ["sentences", result["sentences"]]])
+                     ["positive pairs", result["positive_pairs"]], ["sentences", result["sentences"]],
+                     ["pairs", describe_sample(result)]])
         return
     unit = "Spearman x100" if suite == "sts" else "accuracy x100"
-    key = "spearman" if suite == "sts" else "accuracy"
-    rows = [[task, score[key]] for task, score in result["tasks"].items()]
-    rows += [[task, f"skipped: {note}"] for task, note in result.get("skipped", {}).items()]
-    rows.append(["average", result["average"]])
-    print_table(f"{suite} — {name} ({result['pooling']} pooling)", ["task", unit], rows)
+    key, counted = ("spearman", "pairs") if suite == "sts" else ("accuracy", "training examples")
+    rows = [[task, score[key], describe_sample(score)] for task, score in result["tasks"].items()]
+    rows += [[task, f"skipped: {note}", ""] for task, note in result.get("skipped", {}).items()]
+    rows.append(["average", result["average"], ""])
+    print_table(f"{suite} — {name} ({result['pooling']} pooling)", ["task", unit, counted], rows)

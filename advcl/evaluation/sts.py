@@ -27,6 +27,7 @@ from advcl.data.catalogue import load_data, parse_spec, resolve
 from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError, iter_rows
 from advcl.embedding import embed_texts
+from advcl.evaluation.sampling import SAMPLE_SEED, sample_info
 
 STS_SUITE = ("sts12:test", "sts13:test", "sts14:test", "sts15:test", "sts16:test", "stsb:test", "sickr:test")
 MODEL_SELECTION = "stsb:validation"
@@ -101,11 +102,13 @@ class StsSet:
     spec: str
     dataset: TextDataset
     subsets: list[str] | None
+    sample: dict  # advcl.evaluation.sampling.sample_info: the whole split or a seeded sample of it
 
 
-def load_sts(spec: str) -> StsSet:
+def load_sts(spec: str, max_pairs: int = 0, seed: int = SAMPLE_SEED) -> StsSet:
     """Load a catalogue STS split (``stsb:test``; the catalogue checks its scores against the declared range)
-    and keep the ``subset`` field of each row (STS12-16) for per-subset reporting."""
+    and keep the ``subset`` field of each row (STS12-16) for per-subset reporting. ``max_pairs`` > 0 keeps a
+    seeded random sample of that many pairs (``advcl eval --suite sts --max-examples``)."""
     dataset = load_data(spec)
     if dataset.task != "sts":
         raise DataError(f"{spec} is a {dataset.task} dataset, not an STS one (sentence pairs with scores)")
@@ -117,14 +120,18 @@ def load_sts(spec: str) -> StsSet:
     if source.kind == "local":
         subsets = [row.get("subset") for _, row in iter_rows(Path(source.where))]
         subsets = subsets if all(isinstance(s, str) for s in subsets) else None
-    return StsSet(spec, dataset, subsets)
+    total, max_pairs = len(dataset), max_pairs and max(max_pairs, 2)
+    dataset = dataset.sample(max_pairs, seed)
+    if subsets is not None:  # the same rows: a sample depends only on the length and the seed
+        subsets = TextDataset("subsets", "unlabeled", subsets).sample(max_pairs, seed).texts
+    return StsSet(spec, dataset, subsets, sample_info(len(dataset), total, seed))
 
 
 def score_sts_set(sts: StsSet, cosines: np.ndarray) -> dict:
     """Spearman × 100 over all pairs (for STS12-16 this is the "all" setting: subsets concatenated) and, where
     rows carry a subset, each subset's own Spearman × 100 for reference."""
     gold = np.asarray(sts.dataset.labels, dtype=np.float64)
-    result = {"spearman": 100 * spearman(cosines, gold), "pairs": len(gold)}
+    result = {"spearman": 100 * spearman(cosines, gold), "pairs": len(gold), "sample": sts.sample}
     if sts.subsets is not None:
         subsets = np.asarray(sts.subsets)
         result["subsets"] = {name: 100 * spearman(cosines[subsets == name], gold[subsets == name])
@@ -133,11 +140,12 @@ def score_sts_set(sts: StsSet, cosines: np.ndarray) -> dict:
 
 
 def sts_suite(model, tokenizer, max_length: int, batch_size: int, device, tasks: Sequence[str] = STS_SUITE,
-              progress=None) -> dict:
+              progress=None, max_pairs: int = 0) -> dict:
     """Score ``model`` (an :class:`~advcl.modeling.encoder.EncoderClassifier`) on each STS split of ``tasks``.
 
     Every split is loaded and checked before any is embedded. A split that is neither in the data folder nor on
-    a hub the catalogue declares (SICK-R, unless a ``sickr`` folder is added) is skipped with a note. Returns
+    a hub the catalogue declares (SICK-R, unless a ``sickr`` folder is added) is skipped with a note.
+    ``max_pairs`` > 0 scores a seeded random sample of that many pairs of each split. Returns
     ``{"pooling", "tasks": {spec: {"spearman", "pairs", "subsets"?}}, "average", "skipped": {spec: note}}``;
     Spearman values are × 100.
     """
@@ -147,7 +155,7 @@ def sts_suite(model, tokenizer, max_length: int, batch_size: int, device, tasks:
         if source.kind == "missing":
             skipped[spec] = f"not in the data folder (looked for {source.where})"
         else:
-            sets[spec] = load_sts(spec)
+            sets[spec] = load_sts(spec, max_pairs)
     if not sets:
         raise DataError(f"none of the STS tasks {', '.join(tasks)} is available: {'; '.join(skipped.values())}")
     scores = {spec: score_sts_set(sts, pair_cosines(model, tokenizer, sts.dataset, max_length, batch_size, device,

@@ -21,6 +21,7 @@ import numpy as np
 from advcl.data.catalogue import is_file_spec, load_data, meta_for
 from advcl.data.dataset import Columns, TextDataset
 from advcl.data.readers import DataError
+from advcl.evaluation.sampling import sample_info
 from advcl.evaluation.sts import embed_sentences
 
 FOLDS = 10
@@ -34,6 +35,7 @@ class TransferTask:
     name: str
     train: TextDataset
     test: TextDataset | None
+    sample: dict | None = None  # advcl.evaluation.sampling.sample_info of the training examples
 
 
 def load_transfer_task(spec: str, columns: Columns | None = None, max_train: int = 0, seed: int = 0) -> TransferTask:
@@ -49,6 +51,7 @@ def load_transfer_task(spec: str, columns: Columns | None = None, max_train: int
     for dataset in (train, test):
         if dataset is not None and (dataset.task not in CLASSIFICATION_TASKS or dataset.labels is None):
             raise DataError(f"{dataset.name} has no class labels: a transfer task needs a classification dataset")
+    total = len(train)
     train = train.sample(max_train, seed)
     classes = Counter(train.labels)
     if len(classes) < 2:
@@ -56,7 +59,7 @@ def load_transfer_task(spec: str, columns: Columns | None = None, max_train: int
         name = train.label_names[only] if train.label_names else only
         raise DataError(f"{train.name}: a transfer task needs at least two classes, every training example is "
                         f"'{name}'")
-    return TransferTask(spec, train, test)
+    return TransferTask(spec, train, test, sample_info(len(train), total, seed))
 
 
 def embedding_features(model, tokenizer, dataset: TextDataset, max_length: int, batch_size: int, device,
@@ -100,7 +103,8 @@ def evaluate_transfer(model, tokenizer, task: TransferTask, max_length: int, bat
     test_x = None if task.test is None else embedding_features(
         model, tokenizer, task.test, max_length, batch_size, device, progress)
     test_y = None if task.test is None else task.test.labels
-    return logistic_accuracy(train_x, task.train.labels, test_x, test_y, folds, seed, c)
+    result = logistic_accuracy(train_x, task.train.labels, test_x, test_y, folds, seed, c)
+    return result if task.sample is None else result | {"sample": task.sample}
 
 
 def transfer_suite(model, tokenizer, tasks: Sequence[TransferTask], max_length: int, batch_size: int, device,
