@@ -150,9 +150,27 @@ def test_nonsensical_perturber_options_are_recipe_errors_naming_the_key_where_it
         build(cls.Config, options, where)
 
 
-def test_smart_without_noise_is_one_sign_step_of_size_eta(attack, fd_grad):
+def test_smart_without_noise_is_one_step_of_eta_times_g_over_its_per_token_linf_norm(attack, fd_grad):
+    """SMART's Algorithm 1: ``η·g/‖g‖_∞``, the norm per token (scope "token"), checked on finite differences."""
     _, embeds, loss_fn = attack
     delta = SMART(SMART.Config(sigma=0.0, step_size=1e-3))(loss_fn, embeds, MASK)
+    largest = fd_grad.abs().amax(-1, keepdim=True)
+    expected = torch.where(REAL.unsqueeze(-1), 1e-3 * fd_grad / largest.clamp_min(1e-300), 0.0)
+    assert torch.allclose(delta, expected, rtol=1e-4, atol=1e-9)
+    assert torch.allclose(delta[REAL].abs().amax(-1), torch.full((int(REAL.sum()),), 1e-3, dtype=delta.dtype))
+    assert delta[REAL].abs().mean() < 0.7e-3  # not sign(g): most entries move by less than η
+
+
+def test_smart_sentence_scope_divides_by_the_largest_entry_of_the_whole_example(attack, fd_grad):
+    _, embeds, loss_fn = attack
+    delta = SMART(SMART.Config(sigma=0.0, step_size=1e-3, scope="sentence"))(loss_fn, embeds, MASK)
+    largest = (fd_grad * MASK.unsqueeze(-1)).abs().flatten(1).amax(1).view(-1, 1, 1)
+    assert torch.allclose(delta, 1e-3 * fd_grad * MASK.unsqueeze(-1) / largest, rtol=1e-4, atol=1e-9)
+
+
+def test_smart_direction_sign_keeps_the_former_sign_step(attack, fd_grad):
+    _, embeds, loss_fn = attack
+    delta = SMART(SMART.Config(sigma=0.0, step_size=1e-3, direction="sign"))(loss_fn, embeds, MASK)
     assert torch.equal(delta, 1e-3 * fd_grad.sign())
 
 
@@ -160,7 +178,7 @@ def test_smart_adds_gaussian_noise_of_scale_sigma_on_real_tokens_only():
     torch.manual_seed(3)
     embeds, slope = torch.randn(2, 6, 32, dtype=torch.float64), torch.randn(2, 6, 32, dtype=torch.float64)
     delta = SMART(SMART.Config(sigma=1e-5, step_size=1e-3))(lambda x: (x * slope).sum(), embeds, MASK)
-    noise = (delta - 1e-3 * slope.sign())[REAL]
+    noise = (delta - 1e-3 * slope / slope.abs().amax(-1, keepdim=True))[REAL]
     assert torch.all(delta[~REAL] == 0)
     assert 0.85e-5 < noise.std() < 1.15e-5
 

@@ -45,10 +45,10 @@ def gradient(loss_fn, point):
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_the_largest_gradient_token_gets_the_largest_token_level_perturbation(norm):
+def test_token_scale_gradient_gives_the_largest_gradient_token_the_largest_token_level_perturbation(norm):
     torch.manual_seed(0)
     grad = torch.randn(2, 6, 8) * torch.tensor([1.0, 0.2, 3.0, 0.5, 0.1, 0.7]).view(1, 6, 1)  # token 2 dominates
-    c = config(norm=norm, token_step_size=1e-3, eps=1.0)
+    c = config(norm=norm, token_step_size=1e-3, eps=1.0, token_scale="gradient")
     eta = token_step(torch.zeros_like(grad), grad, MASK, c)
     size = eta.abs().amax(-1) if norm == "linf" else eta.norm(dim=-1)
     assert torch.equal(size.argmax(1), torch.tensor([2, 2]))
@@ -56,8 +56,38 @@ def test_the_largest_gradient_token_gets_the_largest_token_level_perturbation(no
     per_token = (grad.abs().amax(-1) if norm == "linf" else grad.norm(dim=-1)) * MASK
     expected = 1e-3 * per_token / per_token.amax(1, keepdim=True)
     assert torch.allclose(size, expected, rtol=1e-5, atol=1e-12)
-    assert torch.allclose(scaling_index(grad, MASK, norm).squeeze(-1), expected / 1e-3, rtol=1e-6)
+    assert torch.allclose(scaling_index(grad * MASK.unsqueeze(-1), norm).squeeze(-1), expected / 1e-3, rtol=1e-6)
     assert torch.all(eta[~REAL] == 0)
+
+
+# One sentence of three real tokens and one padding position, d = 2, γ = 0.5, ε = 1 (no clipping):
+# η⁰ = [.3, .4], [0, .1], [.1, 0]; g = [3, 4], [0, −2], [0, 1]. By hand, η̃ = η⁰ + γ·g/‖g‖_P, then n_i·η̃_i:
+# l2: η̃ = [.6, .8], [0, −.4], [.1, .5] (norms 1, .4, √.26); "perturbation": n = ‖η̃_i‖/1, "gradient": n = ‖g_i‖/5
+# l∞: η̃ = [.675, .9], [0, −.4], [.1, .5] (max 0.9, .4, .5); "gradient": n = max|g_i|/4 = 1, .5, .25
+ETA0 = torch.tensor([[[0.3, 0.4], [0.0, 0.1], [0.1, 0.0], [5.0, 5.0]]], dtype=torch.float64)
+GRAD = torch.tensor([[[3.0, 4.0], [0.0, -2.0], [0.0, 1.0], [7.0, 7.0]]], dtype=torch.float64)
+ONE_MASK = torch.tensor([[1, 1, 1, 0]])
+ROOT = 0.26**0.5
+BY_HAND = {
+    ("l2", "perturbation"): [[0.6, 0.8], [0.0, -0.4 * 0.4], [0.1 * ROOT, 0.5 * ROOT]],
+    ("l2", "gradient"): [[0.6, 0.8], [0.0, -0.4 * 0.4], [0.1 * 0.2, 0.5 * 0.2]],
+    ("linf", "perturbation"): [[0.675, 0.9], [0.0, -0.4 * 0.4 / 0.9], [0.1 * 0.5 / 0.9, 0.5 * 0.5 / 0.9]],
+    ("linf", "gradient"): [[0.675, 0.9], [0.0, -0.4 * 0.5], [0.1 * 0.25, 0.5 * 0.25]],
+}
+
+
+@pytest.mark.parametrize("norm, token_scale", list(BY_HAND))
+def test_token_step_scales_by_the_stepped_perturbation_by_default_eq_2(norm, token_scale):
+    options = {"norm": norm, "token_step_size": 0.5, "eps": 1.0}
+    if token_scale == "gradient":
+        options["token_scale"] = "gradient"
+    eta = token_step(ETA0, GRAD, ONE_MASK, config(**options))
+    expected = torch.tensor([BY_HAND[norm, token_scale] + [[0.0, 0.0]]], dtype=torch.float64)
+    assert torch.allclose(eta, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_default_token_scale_is_the_papers_eq_2():
+    assert RobustPerturbationConfig().token_scale == "perturbation"
 
 
 def test_every_perturbation_stays_in_its_linf_ball_and_off_padding():

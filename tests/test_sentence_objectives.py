@@ -173,6 +173,44 @@ def test_rtd_gradient_reaches_the_encoder_through_h(generator_dir):
     assert all(param.grad is not None for param in objective.detector.parameters())  # D and its scorer train
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_rtd_is_electras_eq_8_with_d_the_probability_of_original_and_its_reduction(generator_dir, reduction):
+    """Eq. 8 term by term: −log D on kept tokens, −log(1 − D) on replaced ones, D = P(original) = 1 − σ(logit),
+    over the real positions after the first; "mean" over all those tokens, "sum" per sentence then the mean."""
+    model = tiny_classifier(seed=0)
+    detector = make_objective("robustsentembed", model, generator=str(generator_dir),
+                              detector={"name": "replaced_token_detection", "reduction": reduction}).detector
+    detector.eval()  # dropout off, so that the recomputation below sees the same network
+    ids, mask = THREE["input_ids"], THREE["attention_mask"]
+    edited = ids.clone()
+    edited[0, 2], edited[1, 1] = 50, 60
+    replaced = edited != ids
+    torch.manual_seed(1)
+    eta, h = torch.randn(3, 5, 32) * 1e-2, torch.randn(3, 32)
+    loss = detector(edited, eta, h, replaced, mask)
+
+    with torch.no_grad():
+        embeds = detector.discriminator.get_input_embeddings()(edited) + eta
+        embeds[:, 0] = h
+        states = detector.discriminator(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        logits = detector.scorer(states).squeeze(-1).double()
+    per_sentence = []
+    for i in range(3):
+        terms = []
+        for j in range(1, int(mask[i].sum())):
+            d = 1 - torch.sigmoid(logits[i, j])  # P(token j is original)
+            terms.append(-torch.log(1 - d) if replaced[i, j] else -torch.log(d))
+        per_sentence.append(terms)
+    tokens = [t for terms in per_sentence for t in terms]
+    expected = sum(tokens) / len(tokens) if reduction == "mean" else sum(sum(t) for t in per_sentence) / 3
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert len(tokens) == 4 + 3 + 2  # sentence lengths 5, 4, 3 without their first position
+
+
+def test_rtd_reduction_defaults_to_the_mean_that_lambda_2_was_set_for():
+    assert plugins.registry().get("loss", "replaced_token_detection").cls.Config().reduction == "mean"
+
+
 @pytest.mark.parametrize(
     "options, error, message",
     [

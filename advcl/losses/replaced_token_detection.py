@@ -3,20 +3,27 @@
 ELECTRA's discriminator task (Clark et al. 2020) in the conditional form of DiffCSE (Chuang et al. 2022): a
 discriminator D reads the edited sentence x'' (a masked LM's fills, :func:`advcl.modeling.mlm.replace_tokens`)
 with the encoder's sentence embedding h in place of its first token, and predicts for every token whether it
-was replaced. RobustSentEmbed feeds D the *perturbed* embeddings ``X_adv = X'' + η``. Eq. 8 as printed gives
-``−log D`` to the kept tokens and ``−log(1 − D)`` to the replaced ones while D is the probability of
-"replaced": the indicator cases are swapped (../shared/methods.md). Here, with D = P(replaced):
+was replaced. RobustSentEmbed feeds D the *perturbed* embeddings ``X_adv = X'' + η``. Eq. 8 is ELECTRA's
+discriminator loss with D = P(token j is original): ``−log D`` for the kept tokens, ``−log(1 − D)`` for the
+replaced ones. Here the scorer's logit is that of "replaced", so ``1 − D = σ(logit)`` and the same loss reads
 
-    L_RTD = mean_j [ −1(x''_j ≠ x_j)·log D_j − 1(x''_j = x_j)·log(1 − D_j) ]
+    ℓ_j = −1(x''_j ≠ x_j)·log σ(logit_j) − 1(x''_j = x_j)·log(1 − σ(logit_j))
 
-over the real positions after the first (that one holds h). The paper sums over tokens and sentences; the mean
-keeps λ₂ = 0.005 independent of batch size and length, as DiffCSE's λ (the same 0.005) is.
+over the real positions after the first (that one holds h). ``reduction`` (docs/methods.md, "RobustSentEmbed"):
+
+- ``"mean"`` (default): the mean of ℓ_j over every scored token of the batch. RobustSentEmbed takes λ₂ = 0.005
+  from DiffCSE (Chuang et al. 2022), whose code averages the per-token loss the same way; with that weight a
+  summed loss (thousands of tokens per batch) would outweigh the contrastive loss by orders of magnitude.
+- ``"sum"``: eq. 8 as printed, ``Σ_j ℓ_j`` per sentence, then the mean over the batch's sentences (the printed
+  batch objective sums over sentences too, which is this times the batch size). λ₂ then needs to be about
+  the number of scored tokens per sentence times smaller to weigh the same.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -45,7 +52,7 @@ class ReplacedTokenDetection(nn.Module):
 
     @dataclass
     class Config:
-        pass
+        reduction: Literal["mean", "sum"] = "mean"  # over tokens; sentences are always averaged
 
     def __init__(self, config: Config | None = None, *, encoder: nn.Module):
         super().__init__()
@@ -70,7 +77,10 @@ class ReplacedTokenDetection(nn.Module):
         ).last_hidden_state
         scored = attention_mask.bool() & (torch.arange(attention_mask.shape[1], device=attention_mask.device) > 0)
         logits = self.scorer(states[scored]).squeeze(-1)
-        return F.binary_cross_entropy_with_logits(logits.float(), replaced[scored].float())
+        if self.config.reduction == "mean":
+            return F.binary_cross_entropy_with_logits(logits.float(), replaced[scored].float())
+        per_token = F.binary_cross_entropy_with_logits(logits.float(), replaced[scored].float(), reduction="none")
+        return per_token.sum() / len(edited_ids)
 
 
 @hookimpl

@@ -44,6 +44,22 @@ def ascent_direction(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Nor
     return grad / l2_norm(grad, scope).clamp_min(torch.finfo(grad.dtype).tiny)
 
 
+def p_norm(x: torch.Tensor, norm: Norm, scope: Scope) -> torch.Tensor:
+    """‖x‖_P of each token (``token``) or of each example (``sentence``), kept broadcastable (l∞: largest |entry|)."""
+    if norm == "l2":
+        return l2_norm(x, scope)
+    return x.abs().amax(dim=-1 if scope == "token" else tuple(range(1, x.dim())), keepdim=True)
+
+
+def normalised(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Norm, scope: Scope) -> torch.Tensor:
+    """``g/‖g‖_P`` per scope on real tokens (zero where g is zero). Unlike :func:`ascent_direction`, l∞ keeps the
+    gradient's shape, ``g/max|g|`` (SMART's Algorithm 1; RobustSentEmbed's eq. 3 and 5): only the largest entry
+    of each scope block moves by the full step. Non-finite entries count as zero, as in :func:`ascent_direction`.
+    """
+    grad = torch.nan_to_num(grad * token_mask(attention_mask, grad), nan=0.0, posinf=0.0, neginf=0.0)
+    return grad / p_norm(grad, norm, scope).clamp_min(torch.finfo(grad.dtype).tiny)
+
+
 def project(delta: torch.Tensor, attention_mask: torch.Tensor, eps: float, norm: Norm, scope: Scope) -> torch.Tensor:
     """Π_ε: the nearest point of the ε-ball (l∞: clamp each entry; l2: shrink each scope block to norm ≤ ε)."""
     delta = delta * token_mask(attention_mask, delta)

@@ -5,16 +5,18 @@ and moves three perturbations with it:
 
 - sentence level, K-step PGD (eq. 5): ``δ_pgd ← Π_ε(δ_pgd + α·g/‖g‖_P)``, the norm over the whole example;
 - sentence level, T-step FGSM (eq. 6): ``δ_fgsm ← Π_ε(δ_fgsm + β·sign(g))``;
-- token level (eq. 3-4, after Li & Qiu 2021): ``η_i ← Π_ε(n_i·(η_i + γ·g_i/‖g_i‖_P))`` for each token i.
+- token level (eq. 2-4, after Li & Qiu 2021): ``η_i ← Π_ε(n_i·(η_i + γ·g_i/‖g_i‖_P))`` for each token i.
 
 ``δ^{t−1} = ρ·δ_pgd + (1−ρ)·δ_fgsm`` is the mixture that eq. 7 makes final, so ρ = 1 is exactly K-step PGD and
 ρ = 0 exactly T-step FGSM, each taking its gradients at its own iterate. Both start from
 ``δ⁰ = U(−σ, σ)/√D`` (Algorithm 1); η starts from the token-level memory the objective keeps.
 
-The scaling index. Eq. 2 prints ``n_i = ‖η_i‖/max_j ‖η_j‖``, but after eq. 3's per-token normalisation every
-token's step has the same length γ, so that ratio cannot do what §3.1 says it is for ("larger perturbations
-for tokens exhibiting larger gradients"). Here ``n_i = ‖g_i‖_P / max_j ‖g_j‖_P`` over the sentence's real
-tokens: the paper's intent (../shared/methods.md: "bigger steps where gradients are bigger").
+The scaling index, ``token_scale``. ``"perturbation"`` (default, eq. 2 with eq. 3's step inside, the order of
+the RSE authors' lineage, Li & Qiu 2021's TA-VAT): the token step ``η̃_i = η_i + γ·g_i/‖g_i‖_P`` first, then
+``n_i = ‖η̃_i‖_P / max_j ‖η̃_j‖_P`` over the sentence's real tokens, ``η_i ← Π_ε(n_i·η̃_i)``: the token whose
+perturbation is longest keeps it, the others shrink in proportion. ``"gradient"`` (the former default):
+``n_i = ‖g_i‖_P / max_j ‖g_j‖_P``, §3.1's wording ("larger perturbations for tokens exhibiting larger
+gradients") rather than its equation. docs/methods.md, "RobustSentEmbed".
 
 P is ``norm``: l∞ (the paper's choice, Table 5) normalises by the largest entry, ``g/‖g‖_∞`` (not ``sign``,
 which is FGSM's step), and projects by clamping; l2 normalises and projects by the l2 length.
@@ -23,13 +25,14 @@ which is FGSM's step), and projects by clamping; l2 normalises and projects by t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from advcl.config.ranges import at_least, fraction, not_negative, positive
 from advcl.config.validate import RecipeError
 from advcl.perturbers.base import LossFn, loss_gradient
-from advcl.perturbers.norms import Norm, Scope, ascent_direction, l2_norm, project, token_mask
+from advcl.perturbers.norms import Norm, ascent_direction, normalised, p_norm, project, token_mask
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RobustPerturbationConfig:
     init_mag: float = 0.05  # σ
     sentence_level: bool = True  # false: δ = 0 (token-level only)
     token_level: bool = True  # false: η = 0 (sentence-level only)
+    token_scale: Literal["perturbation", "gradient"] = "perturbation"  # n_i from ‖η̃_i‖ (eq. 2) or from ‖g_i‖
 
     def __post_init__(self):
         positive("objective.perturbation.eps", self.eps)
@@ -71,29 +75,18 @@ class RobustPerturbationConfig:
         return max(self.pgd_steps, self.fgsm_steps)
 
 
-def p_norm(x: torch.Tensor, norm: Norm, scope: Scope) -> torch.Tensor:
-    """‖x‖_P of each token (``token``) or of each example (``sentence``), kept broadcastable."""
-    if norm == "l2":
-        return l2_norm(x, scope)
-    return x.abs().amax(dim=-1 if scope == "token" else tuple(range(1, x.dim())), keepdim=True)
-
-
-def normalised(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Norm, scope: Scope) -> torch.Tensor:
-    """``g/‖g‖_P`` per scope on real tokens (zero where g is zero)."""
-    grad = grad * token_mask(attention_mask, grad)
-    return grad / p_norm(grad, norm, scope).clamp_min(torch.finfo(grad.dtype).tiny)
-
-
-def scaling_index(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Norm) -> torch.Tensor:
-    """(batch, length, 1): ``n_i = ‖g_i‖_P / max_j ‖g_j‖_P`` over each sentence's real tokens (eq. 2, see above)."""
-    per_token = p_norm(grad * token_mask(attention_mask, grad), norm, "token")
-    return per_token / per_token.amax(dim=1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+def scaling_index(x: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """(batch, length, 1): ``‖x_i‖_P / max_j ‖x_j‖_P`` over each sentence's tokens (x is zero at padding)."""
+    per_token = p_norm(x, norm, "token")
+    return per_token / per_token.amax(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
 
 
 def token_step(eta, grad, attention_mask, c: RobustPerturbationConfig) -> torch.Tensor:
-    """Eq. 3-4: ``η_i ← Π_ε(n_i·(η_i + γ·g_i/‖g_i‖_P))``."""
-    stepped = eta + c.token_step_size * normalised(grad, attention_mask, c.norm, "token")
-    return project(scaling_index(grad, attention_mask, c.norm) * stepped, attention_mask, c.eps, c.norm, "token")
+    """Eq. 2-4: ``η̃_i = η_i + γ·g_i/‖g_i‖_P``, ``η_i ← Π_ε(n_i·η̃_i)``, n_i per ``c.token_scale`` (see above)."""
+    mask = token_mask(attention_mask, eta)
+    stepped = (eta + c.token_step_size * normalised(grad, attention_mask, c.norm, "token")) * mask
+    scaled_by = stepped if c.token_scale == "perturbation" else grad * mask
+    return project(scaling_index(scaled_by, c.norm) * stepped, attention_mask, c.eps, c.norm, "token")
 
 
 def pgd_step(delta, grad, attention_mask, c: RobustPerturbationConfig) -> torch.Tensor:
