@@ -22,20 +22,23 @@ def ce_at(model, embeds):
 
 
 @pytest.mark.parametrize(
-    "name, options",
+    "name, options, alpha",
     [
-        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": 0.01}, "adv_weight": 0.7}),
-        ("fgm_at", {"perturber": {"name": "fgm", "eps": 0.5}}),
+        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": 0.01}, "alpha": 0.7}, 0.7),
+        ("fgsm_at", {"perturber": {"name": "fgsm", "eps": 0.01}, "alpha": 0.0}, 0.0),
+        ("fgm_at", {"perturber": {"name": "fgm", "eps": 0.5}}, 0.5),  # Goodfellow's α = 0.5 by default
     ],
 )
-def test_one_step_training_is_two_passes_with_the_gradient_of_clean_plus_adversarial_ce(name, options):
+def test_one_step_training_is_two_passes_with_the_gradient_of_the_alpha_mixture(name, options, alpha):
+    """Goodfellow et al. 2015, §6: the gradient is α·∇CE(x) + (1 − α)·∇CE(x_adv), built by hand here."""
     model = dropout_free_classifier().double()
     objective = make_objective(name, model, **options)
     calls = Calls()
     with watch_encoder(model) as log:
-        run_step(objective, BATCH, model, calls=calls)
+        out = run_step(objective, BATCH, model, calls=calls)
     actual = grads(model)
-    assert (log.forwards, log.backward, calls.backward) == (2, 2, 2)
+    clean_backward = int(alpha > 0)  # α = 0: ∇_E CE from an input-only backward, no parameter gradient
+    assert (log.forwards, calls.backward) == (2, 1 + clean_backward)
 
     embeds = model.word_embeddings(IDS)
     clean = ce_at(model, embeds)
@@ -44,8 +47,21 @@ def test_one_step_training_is_two_passes_with_the_gradient_of_clean_plus_adversa
     eps = options["perturber"]["eps"]
     delta = eps * (g.sign() if name == "fgsm_at" else g / g.flatten(1).norm(dim=1).view(-1, 1, 1))
     assert torch.allclose(log.embeds[1] - log.embeds[0], delta, rtol=1e-9, atol=1e-12)
-    (clean + options.get("adv_weight", 1.0) * ce_at(model, model.word_embeddings(IDS) + delta)).backward()
+    adversarial = ce_at(model, model.word_embeddings(IDS) + delta)
+    assert out.loss.item() == pytest.approx((alpha * clean + (1 - alpha) * adversarial).item(), rel=1e-12)
+    (alpha * clean + (1 - alpha) * adversarial).backward()
     assert_same_grads(actual, grads(model))
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_one_step_alpha_outside_zero_one_is_a_one_line_recipe_error(alpha):
+    with pytest.raises(RecipeError, match=r"^'objective.alpha' must be between 0 and 1, got"):
+        build(FGSMTraining.Config, {"alpha": alpha}, "objective")
+
+
+def test_adv_weight_is_gone_in_favour_of_alpha():
+    with pytest.raises(RecipeError, match="adv_weight"):
+        build(FGMTraining.Config, {"adv_weight": 1.0}, "objective")
 
 
 @pytest.mark.parametrize("clean_weight", [0.0, 0.5])

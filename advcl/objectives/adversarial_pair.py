@@ -44,16 +44,17 @@ def adversarial_pair(
     """The clean pass, δ from its CE gradient w.r.t. ``E = W[input_ids]``, and the pass on ``W[input_ids] + δ``.
 
     ``clean_weight > 0``: ``clean_weight·CE`` is backpropagated through ``ctx`` at once; that same backward gives
-    ``∇_E`` (δ is invariant to the weight) and frees the clean graph. ``None``: the clean graph is kept for the
-    caller to backpropagate, and ``∇_E CE`` comes from an input-only backward that touches no parameter gradient.
+    ``∇_E`` (δ is invariant to the weight) and frees the clean graph. ``0``: the clean CE trains nothing; ``∇_E CE``
+    comes from an input-only backward that frees the graph. ``None``: the clean graph is kept for the caller to
+    backpropagate, and ``∇_E CE`` comes from an input-only backward that touches no parameter gradient.
     """
     inputs = model_inputs(batch)
     input_ids = inputs.pop("input_ids")
     embeds = model.word_embeddings(input_ids)
     clean = model(inputs_embeds=embeds, **inputs)
     ce = loss(clean.logits, batch["labels"])
-    if clean_weight is None:
-        (grad,) = torch.autograd.grad(ce, embeds, retain_graph=True)
+    if not clean_weight:  # None or 0: no parameter gradient from the clean pass now
+        (grad,) = torch.autograd.grad(ce, embeds, retain_graph=clean_weight is None)
     else:
         embeds.retain_grad()
         ctx.backward(clean_weight * ce)

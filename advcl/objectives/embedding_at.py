@@ -1,8 +1,11 @@
-"""Adversarial training on the input embeddings: the FGSM, FGM and PGD baselines of ../shared/methods.md.
+"""Adversarial training on the input embeddings: the FGSM, FGM and PGD baselines (docs/methods.md, "Perturbers").
 
-- ``fgsm_at`` (Goodfellow et al. 2015) and ``fgm_at`` (Miyato et al. 2017): ``L = CE(E) + w·CE(E + δ)`` with δ one
-  step along ``∇_E CE`` at the clean input; that gradient comes from the clean loss's own backward pass
-  (:func:`advcl.objectives.adversarial_pair.adversarial_pair`), so a step is two forward and two backward passes.
+- ``fgsm_at`` (Goodfellow et al. 2015, §6: ``J̃ = α·J(x) + (1 − α)·J(x + ε·sign(∇_x J))``, α = 0.5) and ``fgm_at``
+  (Miyato et al. 2017, the same mixture with the l2-normalised step): ``L = α·CE(E) + (1 − α)·CE(E + δ)`` with δ
+  one step along ``∇_E CE`` at the clean input; that gradient comes from the clean loss's own backward pass
+  (:func:`advcl.objectives.adversarial_pair.adversarial_pair`, which backpropagates ``α·CE(E)`` at once), so a step
+  is two forward and two backward passes. The former default, ``CE(E) + CE(E + δ)``, is α = 0.5 with the loss
+  (and so the learning rate's effect under SGD) doubled.
 - ``pgd_at`` (Madry et al. 2018): ``L = CE(E + δ) + w_clean·CE(E)``, δ from K steps of projected gradient ascent
   (gradients w.r.t. δ only); Madry's min-max trains on the adversarial loss alone (``w_clean = 0``), so a step is
   K attack passes plus one training pass.
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from advcl.config.ranges import not_negative
+from advcl.config.ranges import fraction, not_negative
 from advcl.config.validate import component
 from advcl.hookspecs import hookimpl
 from advcl.modeling.encoder import model_inputs
@@ -25,17 +28,17 @@ def _one_step_config(default_perturber: str) -> type:
     class Config:
         perturber: object = component("perturber", default_perturber)
         loss: object = component("loss", "cross_entropy")
-        adv_weight: float = 1.0  # w
+        alpha: float = 0.5  # α: the clean CE's share, (1 − α) the adversarial one's
 
         def __post_init__(self):
             require_one_step(self.perturber)  # multi-step attacks: pgd_at
-            not_negative("objective.adv_weight", self.adv_weight)
+            fraction("objective.alpha", self.alpha)
 
     return Config
 
 
 class OneStepAdversarialTraining(Objective):
-    """Clean CE plus the CE of the same batch at ``inputs_embeds = W[input_ids] + δ``, δ one gradient step."""
+    """α times the clean CE plus (1 − α) times the CE at ``inputs_embeds = W[input_ids] + δ``, δ one gradient step."""
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -46,8 +49,9 @@ class OneStepAdversarialTraining(Objective):
         def perturb(grad, input_ids, attention_mask):
             return self.perturber.from_gradient(grad, attention_mask)
 
-        pair = adversarial_pair(batch, model, self.loss, perturb, ctx, clean_weight=1.0)
-        loss = self.config.adv_weight * pair.ce_adv + pair.ce.detach()  # the clean CE's backward is done
+        alpha = self.config.alpha
+        pair = adversarial_pair(batch, model, self.loss, perturb, ctx, clean_weight=alpha)
+        loss = (1 - alpha) * pair.ce_adv + alpha * pair.ce.detach()  # α·CE(E)'s backward is done
         return StepOutput(loss, {"ce": pair.ce.item(), "ce_adv": pair.ce_adv.item()})
 
 
