@@ -44,11 +44,13 @@ def component_kinds(incomplete: str) -> list[str]:
     return [kind for kind in KINDS if kind.startswith(incomplete)]
 
 
-def _recipe_fields() -> dict[str, list[str]]:
-    """``section.field`` of every recipe field, with its allowed values where they are a fixed set."""
+def _recipe_fields() -> dict[str, list[str] | None]:
+    """``section.field`` of every recipe field, with its allowed values where they are a fixed set
+    (``objective.name`` gets None: its values are the registered objectives, looked up only when asked for,
+    since loading the registry imports torch)."""
     from advcl.config.schema import Recipe
 
-    fields = {"objective.name": _registered("objective")}
+    fields: dict[str, list[str] | None] = {"objective.name": None}
     for section in dataclasses.fields(Recipe):
         if section.name == "objective":
             continue
@@ -66,4 +68,7 @@ def recipe_overrides(incomplete: str) -> list[str]:
     if "=" not in incomplete:
         return [f"{key}=" for key in fields if key.startswith(incomplete)]
     key, _, value = incomplete.partition("=")
-    return [f"{key}={choice}" for choice in fields.get(key, []) if choice.startswith(value)]
+    choices = fields.get(key, [])
+    if choices is None:
+        choices = _registered("objective")
+    return [f"{key}={choice}" for choice in choices if choice.startswith(value)]

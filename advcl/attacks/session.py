@@ -142,14 +142,16 @@ def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int,
 def execute(job: Job) -> list[dict]:
     """Attack what the shard still lacks, with progress on stderr; Ctrl-C keeps every finished result."""
     from advcl.engine.progress import simple_progress
+    from advcl.interrupts import raising_keyboard_interrupt
 
     positions = job.shard.positions(len(job.dataset))
     finished = sum(p in job.done for p in positions)
     with simple_progress(job.description) as progress:
         task = progress.add_task("attack", total=len(positions), completed=finished)
         try:
-            return run(job.attack, job.dataset, job.folder, job.settings.seed, job.shard, job.done,
-                       on_row=lambda row: progress.advance(task))
+            with raising_keyboard_interrupt():
+                return run(job.attack, job.dataset, job.folder, job.settings.seed, job.shard, job.done,
+                           on_row=lambda row: progress.advance(task))
         except KeyboardInterrupt:
             count = sum(p in job.done for p in positions)
             raise Interrupted(f"attack interrupted after {count} of {len(positions)} examples; "
