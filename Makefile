@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export ADVCL_DATA_DIR ?= $(abspath ../shared/data)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup quickstart test completions
+.PHONY: setup quickstart test completions mutation
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ quickstart: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# Mutation testing of objectives, losses and perturbers (tests/mutation/mutants.toml): prints the kill rate as JSON.
+mutation: setup
+	$(BIN)/python tests/mutation/run.py
 
 # Regenerate completions/ (bash, zsh, fish) from the CLI.
 completions: setup

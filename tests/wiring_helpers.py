@@ -1,0 +1,39 @@
+"""What the wiring tests share: references written out term by term in float64, and a check that a function of
+several inputs has the reference's value and gradient with respect to every one of them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def leaves(*shapes, seed: int = 0) -> list[torch.Tensor]:
+    """Random float64 tensors that require grad, one per shape."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=generator, dtype=torch.float64).requires_grad_() for shape in shapes]
+
+
+def cosine(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (u * v).sum() / (u.norm() * v.norm())
+
+
+def neg_log_share(own: torch.Tensor, candidates: list[torch.Tensor]) -> torch.Tensor:
+    """``−log(e^own / Σ_c e^c)``, written out."""
+    return -(own - torch.log(sum(torch.exp(c) for c in candidates)))
+
+
+def assert_matches(function, reference, inputs: list[torch.Tensor], rtol: float = 1e-5, atol: float = 1e-7):
+    """``function(*inputs)`` equals ``reference(*inputs)`` in value and in its gradient w.r.t. every input."""
+    actual = function(*inputs)
+    expected = reference(*inputs)
+    assert actual.shape == expected.shape == ()
+    assert math.isclose(actual.item(), expected.item(), rel_tol=rtol, abs_tol=atol), (actual.item(), expected.item())
+    grads_actual = torch.autograd.grad(actual, inputs, allow_unused=True)
+    grads_expected = torch.autograd.grad(expected, inputs, allow_unused=True)
+    for i, (a, e) in enumerate(zip(grads_actual, grads_expected)):
+        a = torch.zeros_like(inputs[i]) if a is None else a
+        e = torch.zeros_like(inputs[i]) if e is None else e
+        scale = float(e.abs().max())
+        assert scale > 0 or float(a.abs().max()) == 0, f"input {i}: no gradient expected"
+        assert torch.allclose(a.double(), e, rtol=rtol, atol=atol + rtol * scale), f"gradient w.r.t. input {i}"
