@@ -51,5 +51,5 @@ def test_bash_completes_recipe_paths_kinds_and_perturbers():
 
 def test_set_completes_recipe_keys_then_fixed_values():
     assert "train.lr=" in recipe_overrides("train.l")
-    assert recipe_overrides("model.pooling=") == ["model.pooling=cls", "model.pooling=mean"]
+    assert recipe_overrides("model.pooling=") == ["model.pooling=auto", "model.pooling=cls", "model.pooling=mean"]
     assert "objective.name=vanilla" in recipe_overrides("objective.name=va")

@@ -42,7 +42,7 @@ def test_recipe_name_defaults_to_file_stem(tmp_path):
         (["train.epochs=abc"], "'train.epochs' must be an integer, got 'abc'"),
         (["train.epochs=1.5"], "'train.epochs' must be an integer, got 1.5"),
         (["run.deterministic=1"], "'run.deterministic' must be true or false, got 1"),
-        (["model.pooling=max"], "'model.pooling' must be one of 'cls', 'mean', got 'max'"),
+        (["model.pooling=max"], "'model.pooling' must be one of 'auto', 'cls', 'mean', got 'max'"),
         (["objective.name=vanila"], "unknown objective 'vanila' (did you mean 'vanilla'?"),
         (["objective.loss=cross_entropi"], "unknown loss 'cross_entropi' (did you mean 'cross_entropy'?"),
         (["objective.loss.smoothing=0.1"], "unknown recipe key 'objective.loss.smoothing'"),

@@ -59,6 +59,10 @@ def load_recipe(path: str | Path | None, overrides: list[str] = (), data: dict |
     recipe = build(Recipe, data)
     if not recipe.run.name:
         recipe.run.name = path.stem if path is not None else "run"
+    if recipe.model.pooling == "auto":
+        from advcl.modeling.loading import default_pooling
+
+        recipe.model.pooling = default_pooling(recipe.model.name)
     check_recipe(recipe)
     return recipe
 

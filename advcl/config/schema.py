@@ -21,7 +21,9 @@ class RunConfig:
 @dataclass
 class ModelConfig:
     name: str = "all-MiniLM-L6-v2"  # local folder, hub id, or a pip-packaged encoder
-    pooling: Literal["cls", "mean"] = "cls"  # sentence representation used by losses and `embed`
+    # sentence representation used by losses, `embed` and the exports; "auto" = what the model folder's own
+    # sentence-transformers config declares (1_Pooling/config.json), else cls; the resolved recipe holds the choice
+    pooling: Literal["auto", "cls", "mean"] = "auto"
     # what the classifier reads: "head" = the architecture's own head (BERT: pooler on [CLS]; exports to plain
     # transformers); "sentence" = a linear classifier on the pooled sentence vector (advcl/modeling/encoder.py)
     classifier_input: Literal["head", "sentence"] = "head"

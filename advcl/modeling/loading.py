@@ -79,6 +79,16 @@ def packaged_pooling(path: str) -> str | None:
     return None
 
 
+def default_pooling(name: str) -> str:
+    """``model.pooling = "auto"``: the pooling the model folder declares for sentence-transformers (a mean-pooled
+    encoder such as all-MiniLM-L6-v2 says mean), else cls (BERT's [CLS], as SimCSE's supervised setting uses)."""
+    try:
+        path = resolve_model_path(name)
+    except BadInput:  # loading the model will say what is wrong with the name
+        return "cls"
+    return packaged_pooling(path) or "cls"
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "offline" in text.lower() or "connect" in text.lower() or "huggingface.co" in text:
