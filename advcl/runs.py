@@ -5,19 +5,25 @@
     RUN/checkpoints/     step-NNNNNNN/ folders (see advcl.engine.checkpoint)
     RUN/metrics.jsonl    one JSON object per log or evaluation
     RUN/report.json      status and results, rewritten as the run goes
+
+A new run folder is written under a hidden name beside its place (``.NAME.new-PID``) and renamed into place
+with config.toml and model/ complete, so a kill leaves either no run or a whole one. ``--overwrite`` renames
+the previous run aside (``.NAME.replaced-PID``); the caller removes it once the new run can start
+(:meth:`RunFolder.discard_replaced`) or puts it back when it cannot (:meth:`RunFolder.restore_replaced`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors.torch import load_file
 
 from advcl.engine.checkpoint import latest_checkpoint, checkpoint_name
-from advcl.errors import BadInput
+from advcl.errors import BadInput, RunFailed
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 
 
@@ -29,10 +35,74 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
         self.metrics = self.path / "metrics.jsonl"
         self.report = self.path / "report.json"
+        self.replaced: Path | None = None  # the previous run, renamed aside by write_run_folder(replace=True)
 
     @staticmethod
     def is_run(path: str | Path) -> bool:
         return (Path(path) / "config.toml").is_file() and (Path(path) / "model").is_dir()
+
+    def _sibling(self, purpose: str) -> Path:
+        return self.path.with_name(f".{self.path.name}.{purpose}-{os.getpid()}")
+
+    def check_replaceable(self, overwrite: bool) -> None:
+        """Refuse to start a run where ``self.path`` exists, unless ``overwrite`` and it is a run folder."""
+        if not overwrite:
+            state = "" if self.is_run(self.path) else " (a run stopped before its model/ folder was written)"
+            raise BadInput(f"run folder {self.path} already exists{state}: resume it (--resume {self.path}), "
+                           "pass --overwrite to replace it, or set run.name")
+        if not self.path.is_dir() or not self.config.is_file():
+            raise BadInput(f"--overwrite replaces only a run folder (one with a config.toml); {self.path} is not "
+                           "one, so it is left alone: set run.name or run.output_dir")
+
+    def write_run_folder(self, config_toml: str, model_config, tokenizer, replace: bool = False) -> None:
+        """Write config.toml and model/ (architecture and tokenizer) so that they appear complete or not at all.
+
+        A folder that exists and is not being replaced is a run stopped before model/ was written: only model/
+        is added. Disk full or any other write error is a failed run (exit 1); what was half written is removed.
+        """
+        if self.path.exists() and not replace:
+            staging, final = self.path / f".model.new-{os.getpid()}", self.model_dir
+        else:
+            staging, final = self._sibling("new"), self.path
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir(parents=True)
+            if final == self.path:
+                (staging / self.config.name).write_text(config_toml, encoding="utf-8")
+                model_dir = staging / self.model_dir.name
+            else:
+                model_dir = staging
+            model_config.save_pretrained(model_dir)
+            tokenizer.save_pretrained(model_dir)
+            if final == self.path and final.exists():
+                self.replaced = self._sibling("replaced")
+                os.rename(self.path, self.replaced)
+            os.rename(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.restore_replaced()
+            raise RunFailed(f"could not write the run folder {self.path} ({exc.strerror or exc}); "
+                            "nothing was changed") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.restore_replaced()
+            raise
+
+    def restore_replaced(self) -> None:
+        """Put the run that ``write_run_folder`` renamed aside back in place (the new one could not start)."""
+        if self.replaced is None:
+            return
+        if self.replaced.exists():
+            if self.path.exists():
+                shutil.rmtree(self.path)
+            os.rename(self.replaced, self.path)
+        self.replaced = None
+
+    def discard_replaced(self) -> None:
+        """Delete the previous run that the new one (now able to start) replaces."""
+        if self.replaced is not None:
+            shutil.rmtree(self.replaced, ignore_errors=True)
+            self.replaced = None
 
     def read_report(self) -> dict:
         return json.loads(self.report.read_text()) if self.report.is_file() else {}

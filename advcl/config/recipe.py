@@ -9,6 +9,7 @@ import tomli_w
 
 from advcl.config.schema import Recipe
 from advcl.config.validate import RecipeError, build, to_dict
+from advcl.data.adversarial_rows import check_statuses
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -99,8 +100,73 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"'train.warmup_ratio' must be between 0 and 1, got {recipe.train.warmup_ratio}")
     if recipe.train.epochs == 0 and recipe.train.max_steps == 0:
         raise RecipeError("set 'train.epochs' or 'train.max_steps' above 0")
+    if recipe.model.max_length > MAX_LENGTH_LIMIT:
+        raise RecipeError(f"'model.max_length' must be at most {MAX_LENGTH_LIMIT}, got {recipe.model.max_length}")
     if not recipe.data.train:
         raise RecipeError("missing required recipe key 'data.train'")
+    if not recipe.model.name.strip():
+        raise RecipeError("'model.name' must name a model folder or hub id, got an empty string")
+    check_run_name(recipe.run.name)
+    check_statuses(recipe.data.adv_statuses)
+    check_readout(recipe)
+    check_label_names(recipe.data.labels)
+
+
+# No encoder advcl trains reads more positions than this; the model's own limit is checked when it is loaded.
+MAX_LENGTH_LIMIT = 32768
+
+
+def check_model_positions(model, model_config) -> None:
+    """``model.max_length`` within the positions the loaded model has (RoBERTa-style models reserve
+    ``pad_token_id + 1`` of them); beyond, position embeddings would be indexed out of range."""
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return
+    if getattr(model_config, "model_type", "") in OFFSET_POSITION_MODELS:
+        positions -= (getattr(model_config, "pad_token_id", None) or 0) + 1
+    if model.max_length > positions:
+        raise RecipeError(f"'model.max_length' = {model.max_length} is above the {positions} positions "
+                          f"model {model.name} has")
+
+
+# Model types whose position ids start after the padding index (transformers' create_position_ids_from_input_ids).
+OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "data2vec-text")
+
+
+def check_run_name(name: str) -> None:
+    """``run.name`` is one plain folder name inside ``run.output_dir``: `--overwrite` may replace that folder and
+    nothing else, so a name that climbs out of it or names it (``..``, ``.``, ``a/b``, ``/abs``) is refused.
+    A leading dot is kept for the temporary folders a run is built and replaced through (:mod:`advcl.runs`)."""
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise RecipeError(f"'run.name' must be a plain folder name (no path separators, not '.' or '..', "
+                          f"not starting with '.'), got {name!r}")
+
+
+def check_label_names(labels: list[str]) -> None:
+    """``data.labels``: distinct, non-empty names (a repeated name would give two classes one meaning)."""
+    for i, label in enumerate(labels):
+        if not label.strip():
+            raise RecipeError(f"'data.labels[{i}]' is empty: every label needs a name")
+        if label in labels[:i]:
+            raise RecipeError(f"'data.labels[{i}]' repeats the label {label!r}")
+
+
+def check_readout(recipe: Recipe) -> None:
+    """An objective whose contrastive term reads the pooled sentence vector must classify from that vector too
+    (the papers regularise the representation the classifier uses): with ``model.pooling = "mean"`` and
+    ``model.classifier_input = "head"`` cross-entropy would go through the pooler on [CLS] while the contrast
+    pulls on the mean. ``model.mixed_readout = true`` allows it on purpose."""
+    from advcl.plugins import registry
+
+    m = recipe.model
+    objective = registry().get("objective", recipe.objective.name).cls
+    if (getattr(objective, "contrasts_sentence", False) and objective.needs_labels and m.pooling == "mean"
+            and m.classifier_input == "head" and not m.mixed_readout):
+        raise RecipeError(
+            f"objective '{recipe.objective.name}' contrasts the mean-pooled sentence vector but its classifier reads "
+            "[CLS] through the architecture's head: set model.classifier_input = \"sentence\" (both read the mean), "
+            "model.pooling = \"cls\", or model.mixed_readout = true to keep the two apart on purpose"
+        )
 
 
 def recipe_to_toml(recipe: Recipe) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,11 @@ from advcl.errors import BadInput
 
 class RecipeError(BadInput):
     """A recipe or override that does not fit the schema."""
+
+
+# The largest integer any recipe field takes: counts and sizes beyond it overflow torch's int64 arithmetic, and
+# none is meaningful (a run of 2**40 steps never ends). NaN and ±inf are refused in every float field.
+INT_LIMIT = 2**40
 
 
 @dataclass
@@ -71,9 +77,13 @@ def _check(value, tp, where: str):
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > INT_LIMIT:
+                raise RecipeError(f"'{where}' = {value} is out of range (at most {INT_LIMIT:,} in size)")
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise RecipeError(f"'{where}' must be a finite number, got {value}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

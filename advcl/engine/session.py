@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from advcl.config.recipe import load_recipe, recipe_to_toml
+from advcl.config.recipe import check_model_positions, load_recipe, recipe_to_toml
 from advcl.config.schema import Recipe
+from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.batching import encode
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
@@ -67,8 +67,11 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     train_columns = columns
     if objective_cls.needs_adversarial_text:  # the validation split is clean text only
         pair = d.adv_text_pair_column if d.text_pair_column else ""
-        train_columns = replace(columns, adv_text=d.adv_text_column, adv_text_pair=pair)
-    train = load_data(d.train, train_columns, d.labels or None).sample(d.max_train_examples, recipe.run.seed)
+        train_columns = replace(columns, adv_text=d.adv_text_column, adv_text_pair=pair, adv_status=d.adv_status_column)
+    train, adversarial_rows = load_data(d.train, train_columns, d.labels or None), None
+    if objective_cls.needs_adversarial_text:  # D_adv: the rows whose attack status is in data.adv_statuses
+        train, adversarial_rows = keep_statuses(train, d.adv_statuses)
+    train = train.sample(d.max_train_examples, recipe.run.seed)
     if len(train) < topology.world_size:
         raise BadInput(f"{topology.world_size} processes but only {len(train)} training examples")
     needs_labels = objective_cls.needs_labels
@@ -79,14 +82,15 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if d.validation:
         validation = load_data(d.validation, columns, label_names).sample(d.max_eval_examples, recipe.run.seed)
     hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
+    check_model_positions(recipe.model, hf.config)
     num_labels = len(label_names) if label_names else 0
     validate = make_validator(recipe, validation, tokenizer, num_labels, device) if validation else None
-    if fresh and topology.is_main:
-        run.path.mkdir(parents=True)
-        run.config.write_text(recipe_to_toml(recipe), encoding="utf-8")
-        hf.config.save_pretrained(run.model_dir)
-        tokenizer.save_pretrained(run.model_dir)
+    if topology.is_main and (fresh or not run.model_dir.is_dir()):  # all checked: the run folder appears whole
+        run.write_run_folder(recipe_to_toml(recipe), hf.config, tokenizer, replace=fresh)
     barrier()
+    if adversarial_rows is not None and topology.is_main:
+        run.write_report(run.read_report() | {"adversarial_rows": adversarial_rows})
+        stderr.print(describe(adversarial_rows))
     model = EncoderClassifier(hf, recipe.model.pooling, classifier_pooling(recipe)).to(device)
     objective = create(
         recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)
@@ -101,25 +105,25 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
 def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
     run = run_folder_for(recipe)
     device, topology = _device_and_processes(recipe)
-    exists = run.path.exists()
+    exists = run.path.exists() or run.path.is_symlink()
     barrier()  # every process has looked before the first one creates anything
     if exists:
-        if not overwrite:
-            raise BadInput(
-                f"run folder {run.path} already exists: resume it (--resume {run.path}), "
-                "pass --overwrite to replace it, or set run.name"
-            )
-        if topology.is_main:
-            stderr.print(f"removing the previous run {run.path} (--overwrite)")
-            shutil.rmtree(run.path)
-    trainer = _build(recipe, run, True, device, topology)
+        run.check_replaceable(overwrite)
+    try:  # --overwrite: the previous run is renamed aside when the new one is written, deleted once it can start
+        trainer = _build(recipe, run, True, device, topology)
+    except BaseException:
+        run.restore_replaced()
+        raise
+    if run.replaced is not None:
+        stderr.print(f"removed the previous run {run.path} (--overwrite)")
+        run.discard_replaced()
     return trainer.fit()
 
 
 def resume_training(path: str | Path) -> dict:
     run = RunFolder(path)
-    if not RunFolder.is_run(path):
-        raise BadInput(f"cannot resume {path}: not a run folder (no config.toml and model/)")
+    if not run.config.is_file():  # a folder with config.toml alone was stopped before model/: _build adds it
+        raise BadInput(f"cannot resume {path}: not a run folder (no config.toml)")
     status = run.read_report().get("status")
     if status == "completed":
         raise BadInput(f"run {path} already completed; nothing to resume")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.config.ranges import fraction
 from advcl.hookspecs import hookimpl
 
 
@@ -23,6 +24,9 @@ class CrossEntropy(nn.Module):
     @dataclass
     class Config:
         label_smoothing: float = 0.0
+
+        def __post_init__(self):
+            fraction("label_smoothing", self.label_smoothing)
 
     def __init__(self, config: Config | None = None):
         super().__init__()

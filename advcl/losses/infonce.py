@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.config.ranges import positive
 from advcl.engine.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
 
@@ -39,6 +40,9 @@ class InfoNCE(nn.Module):
     class Config:
         temperature: float = 0.05
         gather_across_ranks: bool = True
+
+        def __post_init__(self):
+            positive("temperature", self.temperature)
 
     def __init__(self, config: Config | None = None):
         super().__init__()

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.config.ranges import at_least, fraction, positive
 from advcl.engine.distributed import gather_rows
 from advcl.hookspecs import hookimpl
 
@@ -44,6 +45,11 @@ class MemoryBankContrast(nn.Module):
         temperature: float = 0.07
         momentum: float = 0.5
         num_negatives: int = 16000
+
+        def __post_init__(self):
+            positive("temperature", self.temperature)
+            fraction("momentum", self.momentum)
+            at_least("num_negatives", self.num_negatives, 1)
 
     def __init__(self, config: Config | None = None, *, num_examples: int, dim: int):
         super().__init__()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from advcl.config.ranges import positive
 from advcl.hookspecs import hookimpl
 from advcl.losses.infonce import cosine_logits
 
@@ -31,6 +32,9 @@ class MultiPositiveInfoNCE(nn.Module):
     @dataclass
     class Config:
         temperature: float = 0.05
+
+        def __post_init__(self):
+            positive("temperature", self.temperature)
 
     def __init__(self, config: Config | None = None):
         super().__init__()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.config.ranges import positive
 from advcl.engine.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
 from advcl.losses.infonce import cosine_logits
@@ -35,6 +36,9 @@ class NTXent(nn.Module):
     class Config:
         temperature: float = 0.1
         gather_across_ranks: bool = True
+
+        def __post_init__(self):
+            positive("temperature", self.temperature)
 
     def __init__(self, config: Config | None = None):
         super().__init__()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advcl.config.ranges import positive
 from advcl.hookspecs import hookimpl
 
 
@@ -33,6 +34,9 @@ class TokenReconstruction(nn.Module):
     @dataclass
     class Config:
         layer_norm_eps: float = 1e-12
+
+        def __post_init__(self):
+            positive("layer_norm_eps", self.layer_norm_eps)
 
     def __init__(self, config: Config | None = None, *, hidden_size: int, embedding_size: int, vocab_size: int):
         super().__init__()
