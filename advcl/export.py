@@ -1,7 +1,8 @@
 """Export a run (or model folder) for people who have never heard of advcl.
 
 - ``hf``: a Hugging Face folder (safetensors + config + tokenizer); plain ``AutoModelForSequenceClassification``
-  reproduces advcl's logits. A run whose classifier reads the pooled sentence vector
+  reproduces advcl's logits. Every format's tokenizer carries the run's ``model.max_length`` as its
+  ``model_max_length``, so ``truncation=True`` cuts inputs where training did. A run whose classifier reads the pooled sentence vector
   (``model.classifier_input = "sentence"``) has no such folder and exports as ``onnx`` only.
 - ``sentence-transformers``: the same folder plus the sentence-transformers module files, so that
   ``SentenceTransformer(DIR)`` encodes with the run's pooling and max length, as ``advcl embed`` does
@@ -32,6 +33,8 @@ from advcl.errors import BadInput
 from advcl.runs import LoadedModel, load_model
 
 FORMATS = ("hf", "sentence-transformers", "onnx")
+# the formats that reproduce the logits of a run whose classifier reads the pooled vector (classifier_input = "sentence")
+SENTENCE_CLASSIFIER_FORMATS = ("onnx",)
 ONNX_FILE = "model.onnx"
 ONNX_OUTPUTS = ("logits", "sentence_embedding")
 ONNX_SINGLE_FILE_LIMIT = 1 << 30  # weights above 1 GiB go to model.onnx.data (protobuf caps a file at 2 GiB)
@@ -45,11 +48,15 @@ def export_model(model_path: str, output: Path, fmt: str = "hf", which: str = "b
     if taken and not overwrite:
         raise BadInput(f"output {output} already exists (pass --overwrite to replace it)")
     loaded = load_model(model_path, which)
-    if fmt != "onnx" and loaded.model.sentence_classifier is not None:
+    if fmt not in SENTENCE_CLASSIFIER_FORMATS and loaded.model.sentence_classifier is not None:
         raise BadInput(
             f"{loaded.source}: its classifier reads the pooled sentence vector (model.classifier_input = "
-            f'"sentence"), which plain transformers cannot load from a --format {fmt} folder; use --format onnx'
+            f'"sentence"), which plain transformers cannot load from a --format {fmt} folder; the formats that '
+            f"fit this run: {', '.join(SENTENCE_CLASSIFIER_FORMATS)} (--format {SENTENCE_CLASSIFIER_FORMATS[0]})"
         )
+    # every format's tokenizer truncates where training did (``truncation=True`` stops at model_max_length), so
+    # plain transformers, sentence-transformers and the onnx tokenizer see the inputs advcl saw
+    loaded.tokenizer.model_max_length = loaded.max_length
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     WRITERS[fmt](loaded, tmp)
@@ -57,7 +64,7 @@ def export_model(model_path: str, output: Path, fmt: str = "hf", which: str = "b
         shutil.rmtree(output) if output.is_dir() else output.unlink()
     os.rename(tmp, output)
     result = {"output": str(output), "source": loaded.source, "format": fmt, "labels": loaded.label_names,
-              "pooling": loaded.pooling, "left_out": objective_state(loaded.source)}
+              "pooling": loaded.pooling, "max_length": loaded.max_length, "left_out": objective_state(loaded.source)}
     if fmt == "onnx":
         result["onnx_inputs"] = _onnx_input_names(loaded.tokenizer)
         result["onnx_outputs"] = list(ONNX_OUTPUTS)
@@ -81,10 +88,9 @@ def write_hf(loaded: LoadedModel, folder: Path) -> None:
 def write_sentence_transformers(loaded: LoadedModel, folder: Path) -> None:
     """The Hugging Face folder plus the module files sentence-transformers itself writes for
     Transformer(max_seq_length = the run's max_length) -> Pooling(the run's pooling). sentence-transformers 5
-    reads the max length from the tokenizer's ``model_max_length``, so the exported tokenizer carries it."""
+    reads the max length from the tokenizer's ``model_max_length``, which :func:`export_model` sets."""
     from sentence_transformers import SentenceTransformer, models
 
-    loaded.tokenizer.model_max_length = loaded.max_length
     write_hf(loaded, folder)
     transformer = models.Transformer(str(folder), max_seq_length=loaded.max_length)
     pooling = models.Pooling(loaded.model.hf.config.hidden_size, pooling_mode=loaded.pooling)
