@@ -7,6 +7,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 from rich.table import Table
 
 app = typer.Typer(
@@ -18,7 +19,18 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+
+
+def _flag_type(self, ctx):
+    """What `--help` prints in an option's type column: nothing for an on/off flag (Typer prints ``<bool>``, as if
+    the flag took a value), the value's type otherwise."""
+    return None if self.is_flag else _value_type(self, ctx)
+
+
+_value_type, TyperOption.display_type_rich = TyperOption.display_type_rich, _flag_type
+
 stdout = Console()
+UNLIMITED_WIDTH = 1 << 20  # columns of a table printed to a pipe: as wide as its widest row
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -39,7 +51,8 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    stdout.print(table)
+    # a terminal wraps cells to its width; a pipe or a file gets every cell whole (rich would cut them at 80 columns)
+    (stdout if stdout.is_terminal else Console(width=UNLIMITED_WIDTH)).print(table)
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout.")

@@ -13,7 +13,7 @@ MODEL_OPTION = typer.Option(..., "--model", "-m", help="Run folder or Hugging Fa
 SEED_OPTION = typer.Option(0, help="Seed of the sample and of each example's attack.")
 QUERY_BUDGET_OPTION = typer.Option(0, "--query-budget", min=0, help="Model queries per example (0 = unlimited).")
 BATCH_OPTION = typer.Option(32, "--model-batch-size", min=1, help="Queries per forward pass.")
-MAX_LENGTH_OPTION = typer.Option(0, "--max-length", min=0,
+MAX_LENGTH_OPTION = typer.Option(0, "--max-length", min=0, show_default=False,
                                  help="Truncate queries to this many tokens [default: the model's training length].")
 MLM_OPTION = typer.Option("", "--mlm", help="An mlm run folder (recipes/mlm_head_sentences.toml) or a local "
                                              "Hugging Face masked-LM folder, for bae and bert-attack.")

@@ -67,9 +67,10 @@ def export(
     check_export_target(Path(model), output, overwrite)
     result = export_model(model, output, fmt, checkpoint, overwrite)
     if result["left_out"]:
-        stderr.print(f"note: exported the encoder and classifier only; the objective's own "
-                     f"{', '.join(result['left_out'])} stay in the run folder", highlight=False, soft_wrap=True)
+        stderr.print(f"note: exported the encoder and classifier only; what the objective trained besides them "
+                     f"({', '.join(result['left_out'])}) stays in the run folder", highlight=False, soft_wrap=True)
     if as_json:
         print_json(result)
     else:
-        stderr.print(f"exported {result['source']} to {output} ({fmt}, {result['pooling']} pooling)", soft_wrap=True)
+        stderr.print(f"exported {result['source']} to {output} ({fmt}, {result['pooling']} pooling, inputs cut at "
+                     f"{result['max_length']} tokens)", soft_wrap=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import typer
@@ -23,6 +24,15 @@ from advcl.completion import component_names
 
 
 EMBEDDING_SPACE_DEFAULTS = {"perturber": "pgd", "eps": 0.075}
+TEXT_PANEL = "--space text (attack the words)"
+EMBEDDING_PANEL = "--space embedding (attack the input embeddings)"
+
+
+def _in_panel(option, panel: str):
+    """A shared option of `advcl attack`, shown under ``panel`` in `advcl perturb --help`."""
+    option = copy.copy(option)
+    option.rich_help_panel = panel
+    return option
 
 
 @app.command(
@@ -34,7 +44,7 @@ EMBEDDING_SPACE_DEFAULTS = {"perturber": "pgd", "eps": 0.075}
     "--output pgd/",
 )
 def perturb(
-    attack: str = typer.Option("", "--attack", "-a", help=ATTACK_OPTION.help + " For --space text."),
+    attack: str = typer.Option("", "--attack", "-a", help=ATTACK_OPTION.help, rich_help_panel=TEXT_PANEL),
     model: str = MODEL_OPTION,
     data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:train) or a labelled data file."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder: OUTPUT/SPLIT.jsonl + meta.json "
@@ -44,21 +54,24 @@ def perturb(
     num_examples: int = typer.Option(0, "--num-examples", "-n", min=0,
                                      help="Perturb a seeded random sample of this size (0 = all)."),
     seed: int = SEED_OPTION,
-    shard: str = SHARD_OPTION,
-    query_budget: int = QUERY_BUDGET_OPTION,
-    model_batch_size: int = BATCH_OPTION,
-    max_length: int = MAX_LENGTH_OPTION,
-    mlm: str = MLM_OPTION,
-    perturber: str = typer.Option(None, "--perturber", help="--space embedding: a perturber with PGD's options "
-                                  "[default: pgd].", autocompletion=component_names("perturber")),
-    eps: float = typer.Option(None, "--eps", help="--space embedding: the radius ε of the ball [default: 0.075]."),
-    steps: int = typer.Option(None, "--steps", min=1, help="--space embedding: attack steps [default: 10]."),
-    step_size: float = typer.Option(None, "--step-size", help="--space embedding: step α [default: 2.5·ε/steps]."),
-    norm: str = typer.Option(None, "--norm", help="--space embedding: l2 or linf [default: l2]."),
+    shard: str = _in_panel(SHARD_OPTION, TEXT_PANEL),
+    query_budget: int = _in_panel(QUERY_BUDGET_OPTION, TEXT_PANEL),
+    model_batch_size: int = _in_panel(BATCH_OPTION, TEXT_PANEL),
+    max_length: int = _in_panel(MAX_LENGTH_OPTION, TEXT_PANEL),
+    mlm: str = _in_panel(MLM_OPTION, TEXT_PANEL),
+    perturber: str = typer.Option(None, "--perturber", help="A perturber with PGD's options [default: pgd].",
+                                  autocompletion=component_names("perturber"), rich_help_panel=EMBEDDING_PANEL),
+    eps: float = typer.Option(None, "--eps", help="The radius ε of the ball [default: 0.075].",
+                              rich_help_panel=EMBEDDING_PANEL),
+    steps: int = typer.Option(None, "--steps", min=1, help="Attack steps [default: 10].",
+                              rich_help_panel=EMBEDDING_PANEL),
+    step_size: float = typer.Option(None, "--step-size", help="Step α [default: 2.5·ε/steps].",
+                                    rich_help_panel=EMBEDDING_PANEL),
+    norm: str = typer.Option(None, "--norm", help="l2 or linf [default: l2].", rich_help_panel=EMBEDDING_PANEL),
     overwrite: bool = OVERWRITE_OPTION,
     checkpoint: str = CHECKPOINT_OPTION,
     device: str = DEVICE_OPTION,
-    runtime: str = RUNTIME_OPTION,
+    runtime: str = _in_panel(RUNTIME_OPTION, TEXT_PANEL),
     as_json: bool = JSON_OPTION,
 ):
     """Build an adversarial dataset: attack each example and save clean and adversarial text side by side.
