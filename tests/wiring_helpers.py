@@ -37,3 +37,31 @@ def assert_matches(function, reference, inputs: list[torch.Tensor], rtol: float 
         scale = float(e.abs().max())
         assert scale > 0 or float(a.abs().max()) == 0, f"input {i}: no gradient expected"
         assert torch.allclose(a.double(), e, rtol=rtol, atol=atol + rtol * scale), f"gradient w.r.t. input {i}"
+
+
+def assert_grads_to_float32(actual: dict, expected: dict, rtol: float = 1e-5):
+    """Gradients by name equal up to float32 rounding (the contrastive losses run in float32): each entry within
+    ``rtol`` of itself or of its tensor's largest entry; every gradient the reference has must be non-zero."""
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        scale = float(expected[name].abs().max())
+        assert torch.allclose(actual[name], expected[name], rtol=rtol, atol=rtol * scale + 1e-12), name
+
+
+class RngAtForwards:
+    """Torch's RNG state just before and just after each forward of an encoder: a reference replays the dropout
+    masks of forward i by restoring ``before[i]``."""
+
+    def __init__(self, model):
+        self.model, self.before, self.after = model, [], []
+
+    def __enter__(self):
+        self.handles = [  # around the whole model: its classifier's dropout draws after the encoder's
+            self.model.register_forward_pre_hook(lambda *_: self.before.append(torch.get_rng_state())),
+            self.model.register_forward_hook(lambda *_: self.after.append(torch.get_rng_state())),
+        ]
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
