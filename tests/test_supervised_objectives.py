@@ -70,7 +70,7 @@ def test_freelb_makes_one_optimizer_step_with_the_average_gradient_of_its_k_pass
         trainer.fit()
     assert len(at_optimizer_step) == 1 and log.forwards == k
 
-    batch = data.collate(epoch_batches(len(data), len(data), trainer.recipe.run.seed, 0)[0])
+    batch = data.collate(epoch_batches(len(data), len(data), trainer.recipe.run.seed, 0, lengths=trainer.lengths)[0])
     ids, mask = batch["input_ids"], batch["attention_mask"]
     real = mask.bool()
     lookups = initial.word_embeddings(ids).detach()

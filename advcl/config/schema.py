@@ -44,6 +44,9 @@ class DataConfig:
     labels: list[str] = field(default_factory=list)  # label names of a user file; [] = inferred
     max_train_examples: int = 0  # 0 = all; otherwise a seeded random subset
     max_eval_examples: int = 0
+    # training batches of similar length (less padding): "on", "off", or "auto" = on except for objectives that
+    # take contrastive negatives from the batch (advcl/data/batching.py, group_by_length)
+    group_by_length: Literal["auto", "on", "off"] = "auto"
 
 
 @dataclass

@@ -31,6 +31,13 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def lengths(self) -> list[int]:
+        """Tokens per example: the longer of the text and its adversarial twin, which pad in the same batch."""
+        own = [len(ids) for ids in self.input_ids]
+        if self.adversarial is None:
+            return own
+        return [max(a, b) for a, b in zip(own, self.adversarial.lengths())]
+
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         width = max(len(self.input_ids[i]) for i in indices)
         ids = torch.full((len(indices), width), self.pad_token_id, dtype=torch.long)
@@ -99,16 +106,53 @@ def _tokenize(tokenizer, texts, pairs, max_length: int) -> dict:
     )
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, multiple_of: int = 1) -> list[list[int]]:
-    """The batches of one epoch: a permutation that depends only on (seed, epoch).
+GROUP_BATCHES = 50  # batches per mega-batch sorted by length (Hugging Face Trainer's group_by_length uses up to 50)
+
+
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, multiple_of: int = 1, lengths: list[int] | None = None
+) -> list[list[int]]:
+    """The batches of one epoch: a permutation that depends only on (seed, epoch) (and ``lengths``).
 
     With ``multiple_of`` > 1 (the number of processes) the order wraps around to a multiple of it, so the
-    last batch still splits into equal slices, one per process.
+    last batch still splits into equal slices, one per process. With ``lengths`` (tokens per example) the
+    batches are grouped by length: see :func:`group_by_length`.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(n, generator=generator).tolist()
     order += order[: -len(order) % multiple_of]
+    if lengths is not None:
+        return group_by_length(order, lengths, batch_size, generator)
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def group_by_length(order: list[int], lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Batches of similar length from a shuffled ``order``, so that padding to the longest row costs little.
+
+    The order is cut into mega-batches of :data:`GROUP_BATCHES` batches, each sorted by length (longest
+    first, ties kept in shuffled order) and cut into batches; the batches are then shuffled with
+    ``generator``, except that the one holding the longest example goes first (an out-of-memory error shows at
+    step 0, not hours in). There are as many batches as without grouping, and still only one can be short (the
+    last cut, now anywhere in the epoch).
+    """
+    mega = GROUP_BATCHES * batch_size
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    longest = max(range(len(batches)), key=lambda b: lengths[batches[b][0]], default=0)
+    batches.insert(0, batches.pop(longest))
+    return batches
+
+
+def groups_by_length(setting: str, in_batch_negatives: bool) -> bool:
+    """Whether training batches are grouped by length: ``data.group_by_length`` "on"/"off", or for "auto" the
+    objective family's default: on, except for objectives whose contrast takes its negatives from the batch
+    (length-sorted batches hold similar-length sentences, easier negatives; docs/results.md, "Speed")."""
+    if setting == "auto":
+        return not in_batch_negatives
+    return setting == "on"
 
 
 def sequential_batches(n: int, batch_size: int) -> list[list[int]]:

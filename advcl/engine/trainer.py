@@ -1,8 +1,9 @@
 """The training loop shared by every objective.
 
-Order is a pure function of (seed, epoch, step): batches come from ``epoch_batches(seed, epoch)`` and a
-checkpoint stores model, objective heads, optimizer, schedule and every RNG, so a resumed run repeats
-exactly what the uninterrupted run would have done (bit-identical on CPU).
+Order is a pure function of (seed, epoch, step): batches come from ``epoch_batches(seed, epoch)`` (grouped
+by length unless ``data.group_by_length`` turns it off) and a checkpoint stores model, objective heads,
+optimizer, schedule and every RNG, so a resumed run repeats exactly what the uninterrupted run would have done
+(bit-identical on CPU).
 
 Under ``torchrun`` each of the N processes takes its slice of every global batch of N x batch_size rows;
 the model and the objective's heads are one DDP module, so gradients are averaged across processes on the
@@ -25,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from advcl.config.schema import Recipe
-from advcl.data.batching import EncodedDataset, epoch_batches
+from advcl.data.batching import EncodedDataset, epoch_batches, groups_by_length
 from advcl.engine import checkpoint as ckpt
 from advcl.engine.devices import autocast, to_device
 from advcl.engine.distributed import any_rank, barrier, gather_objects, world
@@ -85,6 +86,8 @@ class Trainer:
         self.global_batch = cfg.batch_size * self.topology.world_size
         batches = math.ceil(len(train_data) / self.global_batch)
         self.steps_per_epoch = math.ceil(batches / cfg.grad_accum_steps)
+        grouped = groups_by_length(recipe.data.group_by_length, objective.in_batch_negatives)
+        self.lengths = train_data.lengths() if grouped else None  # tokens per example, to group batches by
         total = self.steps_per_epoch * cfg.epochs if cfg.epochs else cfg.max_steps
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.eval_every = cfg.eval_every or self.steps_per_epoch
@@ -168,7 +171,8 @@ class Trainer:
         if getattr(self, "_epoch", None) != epoch:
             self._epoch = epoch
             self._batches = epoch_batches(
-                len(self.train_data), self.global_batch, self.recipe.run.seed, epoch, self.topology.world_size
+                len(self.train_data), self.global_batch, self.recipe.run.seed, epoch, self.topology.world_size,
+                self.lengths,
             )
         rank, size = self.topology.rank, self.topology.world_size
         return [

@@ -93,6 +93,7 @@ class AdversarialContrast(Objective):
     freed before the adversarial pass, so the step costs exactly two forward and two backward passes.
     """
 
+    in_batch_negatives = True  # NT-Xent / InfoNCE over the batch
     head: nn.Module
     contrast: nn.Module
     ce_weight: float

@@ -41,6 +41,7 @@ class SimCSE(Objective):
 
     name = "simcse"
     needs_labels = False
+    in_batch_negatives = True
 
     @dataclass
     class Config:
