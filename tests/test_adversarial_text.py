@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from advcl.config.recipe import load_recipe
 from advcl.config.validate import RecipeError
 from advcl.data.batching import encode
+from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
 from advcl.errors import BadInput
@@ -260,6 +261,61 @@ def test_data_without_adversarial_text_is_a_one_line_error_naming_the_column(tmp
         load_data(f"{tmp_path / 'nowhere'}:train")
 
 
+def test_the_successful_attacks_are_kept_by_default_and_the_others_counted(tmp_path):
+    folder = perturbed_folder(tmp_path / "adv" / "sst2_pwws", rows=12)  # statuses cycle successful, failed, skipped
+    rows = [json.loads(line) for line in (folder / "train.jsonl").read_text().splitlines()]
+    data = load_data(f"{folder}:train", Columns(adv_text="adv_text", adv_status="status"))
+    assert data.adv_statuses == [r["status"] for r in rows]
+    kept, summary = keep_statuses(data, ["successful"])
+    successful = [r for r in rows if r["status"] == "successful"]
+    assert kept.texts == [r["text"] for r in successful] and kept.adv_texts == [r["adv_text"] for r in successful]
+    assert kept.labels == [r["label"] for r in successful] and set(kept.adv_statuses) == {"successful"}
+    assert summary == {"used": {"successful": 4}, "dropped": {"failed": 4, "skipped": 4}}
+    kept, summary = keep_statuses(data, ["successful", "failed"])
+    assert kept.texts == [r["text"] for r in rows if r["status"] != "skipped"]
+    assert summary == {"used": {"successful": 4, "failed": 4}, "dropped": {"skipped": 4}}
+    assert describe(summary) == "adversarial rows: 4 successful, 4 failed used; 4 skipped dropped (data.adv_statuses)"
+    unfiltered = load_data(f"{folder}:train", Columns(adv_text="adv_text"))  # data.adv_status_column = ""
+    assert keep_statuses(unfiltered, ["successful"]) == (unfiltered, {"used": {"unknown": 12}, "dropped": {}})
+
+
+def test_no_row_with_a_wanted_status_is_a_one_line_error_before_the_run_folder(tmp_path, tiny_model_dir):
+    from advcl.engine.session import start_training
+
+    folder = perturbed_folder(tmp_path / "adv" / "sst2_pwws", rows=6)
+    lines = (folder / "train.jsonl").read_text().splitlines()
+    (folder / "train.jsonl").write_text("\n".join(l for l in lines if '"successful"' not in l) + "\n")
+    recipe = load_recipe(None, data={
+        "run": {"name": "r", "output_dir": str(tmp_path / "runs")}, "model": {"name": str(tiny_model_dir)},
+        "data": {"train": f"{folder}:train"}, "objective": {"name": "ada"},
+    })
+    with pytest.raises(BadInput) as info:
+        start_training(recipe)
+    message = str(info.value)
+    assert "\n" not in message and "no row has an attack status in data.adv_statuses = ['successful']" in message
+    assert "2 failed, 2 skipped" in message
+    assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_a_user_file_without_a_status_column_names_the_switch(tmp_path):
+    plain = tmp_path / "adv.jsonl"
+    plain.write_text(json.dumps({"text": "a fine film", "adv_text": "a fine movie", "label": 1}) + "\n")
+    with pytest.raises(BadInput) as info:
+        load_data(str(plain), Columns(adv_text="adv_text", adv_status="status"))
+    assert "missing column 'status' of attack statuses" in str(info.value)
+    assert 'data.adv_status_column = ""' in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("statuses, message", [
+    ([], "'data.adv_statuses' is empty"),
+    (["successful", "won"], "'data.adv_statuses' holds 'won'; the statuses are successful, failed, skipped"),
+])
+def test_adv_statuses_are_checked_with_the_recipe(statuses, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(None, data={"data": {"train": "x", "adv_statuses": statuses}, "objective": {"name": "ada"}})
+    assert load_recipe(None, data={"data": {"train": "x"}}).data.adv_statuses == ["successful"]
+
+
 @pytest.mark.parametrize("name", ["taichi", "ada"])
 def test_training_on_data_without_adversarial_text_stops_at_startup(tmp_path, tiny_model_dir, name):
     from advcl.engine.session import start_training
@@ -282,10 +338,11 @@ def test_a_taichi_run_saves_the_clean_model_and_keeps_the_adversarial_one_in_its
     from advcl.export import export_model
     from advcl.runs import load_model
 
-    folder = perturbed_folder(tmp_path / "adv" / "sst2_pwws", rows=24)
+    folder = perturbed_folder(tmp_path / "adv" / "sst2_pwws", rows=48)  # 16 successful, 16 failed, 16 skipped
     recipe = load_recipe(None, data={
         "run": {"name": "taichi", "output_dir": str(tmp_path / "runs"), "device": "cpu"},
-        "model": {"name": str(tiny_model_dir), "pooling": "mean", "max_length": 32},
+        # mixed_readout: the architecture's head classifies, so that the hf export below applies
+        "model": {"name": str(tiny_model_dir), "pooling": "mean", "max_length": 32, "mixed_readout": True},
         "data": {"train": f"{folder}:train", "validation": "sst2:validation", "max_eval_examples": 16},
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "warmup_ratio": 0.0, "log_every": 1},
         "objective": {"name": "taichi"},
@@ -294,6 +351,9 @@ def test_a_taichi_run_saves_the_clean_model_and_keeps_the_adversarial_one_in_its
     trainer = _build(recipe, run, True, torch.device("cpu"), world())
     trainer.fit()
     clean, adversarial = trainer.model.eval(), trainer.objective.adversarial_model.eval()
+    report = run.read_report()  # the successful attacks trained (the default data.adv_statuses), and it says so
+    assert report["adversarial_rows"] == {"used": {"successful": 16}, "dropped": {"failed": 16, "skipped": 16}}
+    assert report["train_examples"] == 16 and report["status"] == "completed"
 
     logged = [json.loads(line) for line in run.metrics.read_text().splitlines()]
     assert {"ce_clean", "ctr_clean", "ce_adv", "ctr_adv", "kl_clean", "kl_adv"} <= logged[0].keys()
@@ -374,14 +434,19 @@ def test_a_recipe_trains_taichi_on_the_folder_advcl_perturb_wrote(tmp_path, tiny
     done = run_cli("perturb", "--attack", "deepwordbug", "--model", str(tiny_model_dir), "--data", "sst2:validation",
                    "--output", str(adv), "-n", "12", "--json", env=env)
     assert done.returncode == 0, done.stderr
-    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, data={"train": f"{adv}:validation",
-                                                                "max_train_examples": 0},
-                               train={"epochs": 1, "batch_size": 4}, model={"pooling": "mean"},
-                               objective={"name": "taichi"})
+    statuses = [json.loads(line)["status"] for line in (adv / "validation.jsonl").read_text().splitlines()]
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, data={"train": f"{adv}:validation", "max_train_examples": 0,
+                                                                "adv_statuses": ["successful", "skipped"]},
+                               train={"epochs": 1, "batch_size": 4},
+                               model={"pooling": "mean", "classifier_input": "sentence"}, objective={"name": "taichi"})
     done = run_cli("train", "--recipe", str(recipe), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["status"] == "completed" and report["train_examples"] == 12 and report["step"] == 3
+    used = {s: statuses.count(s) for s in ("successful", "skipped") if s in statuses}
+    assert report["adversarial_rows"] == {"used": used, "dropped": {"failed": statuses.count("failed")}
+                                          if "failed" in statuses else {}}
+    assert report["status"] == "completed" and report["train_examples"] == sum(used.values())
+    assert report["step"] == -(-sum(used.values()) // 4)
 
     plain = write_tiny_recipe(tmp_path, tiny_model_dir, run={"name": "ada"}, objective={"name": "ada"})  # no adv_text
     done = run_cli("train", "--recipe", str(plain))

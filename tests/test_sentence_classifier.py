@@ -112,7 +112,7 @@ def test_hf_export_is_refused_and_onnx_reproduces_the_logits(sentence_classifier
         refused = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(tmp_path / fmt),
                           "--format", fmt)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
-        assert f"--format {fmt} folder" in refused.stderr and "use --format onnx" in refused.stderr
+        assert f"--format {fmt} folder" in refused.stderr and "the formats that fit this run: onnx" in refused.stderr
         assert not (tmp_path / fmt).exists()
     out = tmp_path / "onnx"
     done = run_cli("export", "--model", str(sentence_classifier_run), "--output", str(out), "--format", "onnx", "--json")
@@ -124,3 +124,78 @@ def test_hf_export_is_refused_and_onnx_reproduces_the_logits(sentence_classifier
     with torch.no_grad():
         expected = load_model(str(sentence_classifier_run)).model(**{k: torch.from_numpy(v) for k, v in feed.items()})
     np.testing.assert_allclose(logits, expected.logits.numpy(), atol=1e-4)
+
+
+def test_export_help_says_which_formats_fit_a_run_whose_classifier_reads_the_sentence_vector():
+    shown = run_cli("export", "--help", env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    assert 'model.classifier_input = "sentence": onnx only' in " ".join(shown.stdout.split())
+
+
+# -- the contrastive term and the classifier read one vector ---------------------------------------------------------
+
+CONTRASTIVE = ("scal", "cat", "carl", "taichi")
+
+
+def recipe_with(objective: str, **model):
+    """The recipe, loaded and put through the check a new run (and `advcl train --dry-run`) makes."""
+    from advcl.config.recipe import check_readout, load_recipe
+
+    recipe = load_recipe(None, data={"model": model, "data": {"train": "x"}, "objective": {"name": objective}})
+    check_readout(recipe)
+    return recipe
+
+
+@pytest.mark.parametrize("objective", CONTRASTIVE)
+def test_a_contrast_on_the_mean_with_a_classifier_on_cls_is_a_one_line_recipe_error(objective):
+    from advcl.config.validate import RecipeError
+
+    with pytest.raises(RecipeError) as info:
+        recipe_with(objective, pooling="mean", classifier_input="head")
+    message = str(info.value)
+    assert "\n" not in message and f"objective '{objective}' contrasts the mean-pooled sentence vector" in message
+    assert 'model.classifier_input = "sentence"' in message and "model.mixed_readout = true" in message
+    # one vector for both, or the papers' [CLS] for both, or the mix asked for explicitly
+    assert recipe_with(objective, pooling="mean", classifier_input="sentence").model.classifier_input == "sentence"
+    assert recipe_with(objective, pooling="cls", classifier_input="head").model.pooling == "cls"
+    assert recipe_with(objective, pooling="mean", classifier_input="head", mixed_readout=True).model.mixed_readout
+
+
+@pytest.mark.parametrize("objective", ["vanilla", "fgsm_at", "smart", "freelb", "rar", "simcse", "robustsentembed"])
+def test_objectives_without_a_labelled_contrast_on_the_sentence_vector_are_not_checked(objective):
+    assert recipe_with(objective, pooling="mean", classifier_input="head").model.pooling == "mean"
+
+
+def test_a_mixed_readout_recipe_stops_train_with_one_line_before_any_run_folder(tmp_path, tiny_model_dir):
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, model={"pooling": "mean"}, objective={"name": "scal"})
+    for extra in (["--dry-run"], []):
+        done = run_cli("train", "--recipe", str(recipe), *extra)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "model.mixed_readout = true" in done.stderr and done.stdout == ""
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_stored_run_config_with_a_mixed_readout_still_loads(tmp_path):
+    """Runs trained before the check keep loading (evaluate, export, resume): only a new run is checked."""
+    from advcl.config.recipe import load_recipe
+
+    stored = tmp_path / "config.toml"
+    stored.write_text('[model]\npooling = "mean"\n[data]\ntrain = "sst2:train"\n[objective]\nname = "cat"\n')
+    assert load_recipe(stored).model.classifier_input == "head"
+
+
+def test_every_shipped_recipe_with_a_contrast_classifies_from_the_vector_it_contrasts():
+    from advcl.config.recipe import load_recipe
+    from advcl.plugins import registry
+    from conftest import ROOT
+
+    checked = []
+    for path in sorted((ROOT / "recipes").glob("*.toml")):
+        if "plugin" in path.read_text():  # example plugins may be absent
+            continue
+        recipe = load_recipe(path)
+        if registry().get("objective", recipe.objective.name).cls.contrasts_sentence:
+            assert (recipe.model.pooling, recipe.model.classifier_input) == ("mean", "sentence"), path.name
+            assert not recipe.model.mixed_readout, path.name
+            checked.append(path.stem)
+    assert {"scal_sst2", "scal_trec", "cat_sst2", "cat_trec", "carl_agnews", "taichi_sst2", "taichi_trec"} <= set(checked)

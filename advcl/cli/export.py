@@ -48,7 +48,8 @@ def _formats(incomplete: str) -> list[str]:
 def export(
     model: str = typer.Option(..., "--model", "-m", help="Run folder (or model folder) to export."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write."),
-    fmt: str = typer.Option("hf", "--format", "-f", help="hf, sentence-transformers or onnx.", autocompletion=_formats),
+    fmt: str = typer.Option("hf", "--format", "-f", autocompletion=_formats,
+                            help='hf, sentence-transformers or onnx (model.classifier_input = "sentence": onnx only).'),
     checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     as_json: bool = JSON_OPTION,
@@ -57,7 +58,9 @@ def export(
     the run's pooling) or an ONNX graph (outputs: logits and the pooled sentence embedding).
 
     What the training objective kept besides them (projection heads, memory banks) is not exported; the
-    command says when it leaves something out.
+    command says when it leaves something out. A run whose classifier reads the pooled sentence vector
+    (model.classifier_input = "sentence": the shipped SCAL, CAT, CARL, TaiChi and ADA recipes) exports as onnx
+    only, with the same logits; hf and sentence-transformers folders cannot hold that classifier.
     """
     from advcl.errors import BadInput
     from advcl.export import export_model

@@ -26,7 +26,8 @@ def train(
     as_json: bool = JSON_OPTION,
 ):
     """Train an encoder with the objective a recipe names; writes a run folder."""
-    from advcl.config.recipe import load_recipe, recipe_to_toml
+    from advcl.config.recipe import check_readout, load_recipe, recipe_to_toml
+    from advcl.data.adversarial_rows import describe as adversarial_rows_line
     from advcl.engine.session import resume_training, run_folder_for, start_training
     from advcl.errors import BadInput
 
@@ -40,6 +41,7 @@ def train(
             raise BadInput("give --recipe FILE (or --resume RUN_DIR)")
         resolved = load_recipe(recipe, set_)
         if dry_run:
+            check_readout(resolved)
             print(recipe_to_toml(resolved), end="")
             return
         run_dir = str(run_folder_for(resolved).path)
@@ -55,6 +57,8 @@ def train(
         ["examples seen", report["examples_seen"]],
         ["train time (s)", report["train_seconds"]],
     ]
+    if report.get("adversarial_rows"):  # objectives on real adversarial text: rows per attack status
+        rows.append(["adversarial rows", adversarial_rows_line(report["adversarial_rows"])])
     if report.get("best_metric") is not None:
         rows.append([f"best {report['select_metric']}", f"{report['best_metric']:.4f} (step {report['best_step']})"])
     print_table("training finished", ["", "value"], rows)

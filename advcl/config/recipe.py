@@ -108,7 +108,6 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError("'model.name' must name a model folder or hub id, got an empty string")
     check_run_name(recipe.run.name)
     check_statuses(recipe.data.adv_statuses)
-    check_readout(recipe)
     check_label_names(recipe.data.labels)
 
 
@@ -155,7 +154,9 @@ def check_readout(recipe: Recipe) -> None:
     """An objective whose contrastive term reads the pooled sentence vector must classify from that vector too
     (the papers regularise the representation the classifier uses): with ``model.pooling = "mean"`` and
     ``model.classifier_input = "head"`` cross-entropy would go through the pooler on [CLS] while the contrast
-    pulls on the mean. ``model.mixed_readout = true`` allows it on purpose."""
+    pulls on the mean. ``model.mixed_readout = true`` allows it on purpose. Checked when a run starts (and by
+    ``advcl train --dry-run``), not when a stored run folder's config is read: runs trained before the check
+    still load, resume and export."""
     from advcl.plugins import registry
 
     m = recipe.model

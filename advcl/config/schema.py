@@ -27,6 +27,9 @@ class ModelConfig:
     # what the classifier reads: "head" = the architecture's own head (BERT: pooler on [CLS]; exports to plain
     # transformers); "sentence" = a linear classifier on the pooled sentence vector (advcl/modeling/encoder.py)
     classifier_input: Literal["head", "sentence"] = "head"
+    # true: allow an objective's contrastive term and its classifier to read different vectors (pooling = "mean"
+    # with classifier_input = "head"); otherwise such a recipe is refused
+    mixed_readout: bool = False
     max_length: int = 128  # tokens; longer inputs are truncated
 
 
@@ -41,6 +44,10 @@ class DataConfig:
     # `advcl perturb` writes these columns (a catalogue or perturb folder always uses these names)
     adv_text_column: str = "adv_text"
     adv_text_pair_column: str = "adv_text_pair"  # pair tasks
+    # the attack statuses whose rows train (successful, failed, skipped: the `status` column `advcl perturb`
+    # writes); the papers' D_adv is the successful attacks. report.json counts the rows used and dropped.
+    adv_statuses: list[str] = field(default_factory=lambda: ["successful"])
+    adv_status_column: str = "status"  # user files; "" = no statuses, every row trains
     labels: list[str] = field(default_factory=list)  # label names of a user file; [] = inferred
     max_train_examples: int = 0  # 0 = all; otherwise a seeded random subset
     max_eval_examples: int = 0

@@ -27,6 +27,7 @@ TASK_COLUMNS = {
 }
 # The adversarial twins of text and text_pair (what `advcl perturb` writes next to them).
 ADVERSARIAL_COLUMNS = ("adv_text", "adv_text_pair")
+ADVERSARIAL_STATUS = "status"  # the attack outcome column `advcl perturb` writes
 
 
 def data_dir() -> Path:
@@ -100,7 +101,8 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``.
 
     A catalogue split takes its text and label fields from the catalogue layout; of ``columns`` it uses only
-    whether to read the adversarial texts (``adv_text`` set), which it reads from ``adv_text`` / ``adv_text_pair``.
+    whether to read the adversarial texts (``adv_text`` set), which it reads from ``adv_text`` / ``adv_text_pair``,
+    and whether to read their attack statuses (``adv_status`` set), from ``status``.
     """
     if is_file_spec(spec):
         path = Path(spec)
@@ -131,7 +133,8 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     fields = TASK_COLUMNS[task]
     if columns is not None and columns.adv_text:
         adv_text, adv_text_pair = ADVERSARIAL_COLUMNS
-        fields = replace(fields, adv_text=adv_text, adv_text_pair=adv_text_pair if fields.text_pair else "")
+        fields = replace(fields, adv_text=adv_text, adv_text_pair=adv_text_pair if fields.text_pair else "",
+                         adv_status=ADVERSARIAL_STATUS if columns.adv_status else "")
     score_range = declared_score_range(meta, name) if task == "sts" else None
     return build_dataset(spec, task, rows, fields, label_names, score_range)
 

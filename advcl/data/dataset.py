@@ -17,7 +17,8 @@ class Columns:
     """Where each field lives in the source rows ("" = absent).
 
     ``adv_text`` (and ``adv_text_pair`` for pair tasks) hold the adversarial twin of each row's text, as
-    ``advcl perturb`` writes them; they are read only for objectives that train on real adversarial text.
+    ``advcl perturb`` writes them; they are read only for objectives that train on real adversarial text, with
+    ``adv_status``, the attack's outcome for the row (:mod:`advcl.data.adversarial_rows`; "" = not recorded).
     """
 
     text: str = "text"
@@ -25,6 +26,7 @@ class Columns:
     label: str = "label"
     adv_text: str = ""
     adv_text_pair: str = ""
+    adv_status: str = ""
 
 
 @dataclass
@@ -39,6 +41,7 @@ class TextDataset:
     label_names: list[str] | None = None
     adv_texts: list[str] | None = None  # row i's adversarial text, paired with texts[i]
     adv_pairs: list[str] | None = None
+    adv_statuses: list[str] | None = None  # row i's attack status (successful, failed, skipped)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -47,7 +50,8 @@ class TextDataset:
         indices = list(indices)
         pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731
         return replace(self, texts=pick(self.texts), pairs=pick(self.pairs), labels=pick(self.labels),
-                       adv_texts=pick(self.adv_texts), adv_pairs=pick(self.adv_pairs))
+                       adv_texts=pick(self.adv_texts), adv_pairs=pick(self.adv_pairs),
+                       adv_statuses=pick(self.adv_statuses))
 
     def sample(self, n: int, seed: int) -> TextDataset:
         """A seeded random subset of ``n`` rows (all rows when n is 0 or too large), in source order."""
@@ -74,6 +78,16 @@ def _adversarial_text(row: dict, column: str, where: str) -> str:
         raise DataError(f"{where}: missing column '{column}' of adversarial text: this objective trains on real "
                         "adversarial examples; make them with `advcl perturb` (see `advcl perturb --help`)")
     return _text(row, column, where)
+
+
+def _status(row: dict, column: str, where: str) -> str:
+    if column not in row:
+        raise DataError(f"{where}: missing column '{column}' of attack statuses (`advcl perturb` writes it); "
+                        "set data.adv_status_column = \"\" to train on every row of a file without one")
+    value = row[column]
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: column '{column}' must hold an attack status such as successful, got {value!r}")
+    return value.strip()
 
 
 def _class_index(value, label_names: list[str] | None, where: str, column: str) -> int:
@@ -112,7 +126,7 @@ def build_dataset(
     Classification labels are class indices or label names; without ``label_names`` integer labels
     define ``0..max`` and string labels their sorted set. STS scores must lie in ``score_range`` when given.
     """
-    texts, pairs, labels, adv_texts, adv_pairs = [], [], [], [], []
+    texts, pairs, labels, adv_texts, adv_pairs, statuses = [], [], [], [], [], []
     raw_labels: list[tuple[str, object]] = []
     for where, row in rows:
         texts.append(_text(row, columns.text, where))
@@ -122,6 +136,8 @@ def build_dataset(
             adv_texts.append(_adversarial_text(row, columns.adv_text, where))
             if columns.text_pair:
                 adv_pairs.append(_adversarial_text(row, columns.adv_text_pair, where))
+            if columns.adv_status:
+                statuses.append(_status(row, columns.adv_status, where))
         if task == "unlabeled" or not columns.label:
             continue
         if columns.label not in row:
@@ -152,6 +168,7 @@ def build_dataset(
         label_names=label_names,
         adv_texts=adv_texts if columns.adv_text else None,
         adv_pairs=adv_pairs if columns.adv_text and columns.text_pair else None,
+        adv_statuses=statuses if columns.adv_text and columns.adv_status else None,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from advcl.config.recipe import check_model_positions, load_recipe, recipe_to_toml
+from advcl.config.recipe import check_model_positions, check_readout, load_recipe, recipe_to_toml
 from advcl.config.schema import Recipe
 from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.batching import encode
@@ -103,6 +103,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
 
 
 def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
+    check_readout(recipe)  # a new run only: stored run folders keep the readout they were trained with
     run = run_folder_for(recipe)
     device, topology = _device_and_processes(recipe)
     exists = run.path.exists() or run.path.is_symlink()

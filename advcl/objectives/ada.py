@@ -7,9 +7,9 @@ their N adversarial twins (``advcl perturb``), each with the clean label:
     L = 1/2N Σ_i [CE(f(x_i), y_i) + CE(f(x'_i), y_i)],
 
 the mean cross-entropy over the union, so an epoch visits every clean and every adversarial example once
-(``train.batch_size`` N pairs is a step of 2N examples). Rows whose attack failed or was skipped are used as
-written (see :mod:`advcl.objectives.taichi`): a failed attack's final text is still a label-preserving
-perturbation, a skipped row's twin repeats its clean text.
+(``train.batch_size`` N pairs is a step of 2N examples). D_adv is the successful attacks by default;
+``data.adv_statuses`` adds failed or skipped rows (:mod:`advcl.data.adversarial_rows`; a skipped row's twin
+repeats its clean text).
 """
 
 from __future__ import annotations

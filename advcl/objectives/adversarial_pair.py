@@ -94,6 +94,7 @@ class AdversarialContrast(Objective):
     """
 
     in_batch_negatives = True  # NT-Xent / InfoNCE over the batch
+    contrasts_sentence = True
     head: nn.Module
     contrast: nn.Module
     ce_weight: float

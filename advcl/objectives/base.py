@@ -53,6 +53,9 @@ class Objective(nn.Module):
     needs_labels: ClassVar[bool] = True
     # trains on real adversarial text: batches carry adv_input_ids / adv_attention_mask (advcl.data.batching)
     needs_adversarial_text: ClassVar[bool] = False
+    # a contrastive/representation term reads the pooled sentence vector (``EncoderOutput.sentence``); with labels,
+    # the recipe check then wants the classifier to read that vector too (advcl.config.recipe.check_readout)
+    contrasts_sentence: ClassVar[bool] = False
     # a contrastive term takes its negatives from the other rows of the batch: data.group_by_length = "auto"
     # then keeps random batches (length-grouped ones would hold easier negatives)
     in_batch_negatives: ClassVar[bool] = False

@@ -34,6 +34,7 @@ class CARL(FreeLBTraining):
     """FreeLB's CE plus the memory-bank contrast between each example's clean and adversarial representations."""
 
     name = "carl"
+    contrasts_sentence = True
 
     @dataclass
     class Config:

@@ -25,9 +25,10 @@ with the default, the architecture's head on [CLS] classifies.
 - ``no_adv`` (TaiChi w/o ADV): one model, ``CE + CTR + γ·KL(p_clean(x) ‖ p_clean(x'))``, the KL of the clean
   model's predictions on x and x' (§4.1's single-model KL, whose primes the extract lost).
 
-Rows that ``advcl perturb`` could not attack successfully are used as written: a failed attack's final text is
-still a label-preserving perturbation, and a skipped row (already misclassified) pairs the text with itself
-(a zero-distance positive). Filter the file on its ``status`` column to train on successful attacks only.
+D_adv is the successful attacks by default: ``data.adv_statuses`` (:mod:`advcl.data.adversarial_rows`) drops the
+rows ``advcl perturb`` wrote with another status before training, and report.json counts the rows used and
+dropped. Adding ``failed`` trains on failed attacks' final texts too; ``skipped`` rows (the victim already wrong)
+pair a text with itself, a zero-distance positive and a KL between identical inputs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TaiChi(Objective):
 
     name = "taichi"
     needs_adversarial_text = True
+    contrasts_sentence = True
 
     @dataclass
     class Config:

@@ -19,6 +19,7 @@ class SupConObjective(Objective):
     Khosla et al. 2020 §3.1, trained with the encoder and not exported (``advcl export`` says so)."""
 
     name = "supcon"
+    contrasts_sentence = True  # SupCon reads the pooled sentence: the classifier should too
 
     @dataclass
     class Config:
