@@ -9,6 +9,10 @@ text-space attack summaries, ``{attack:data: {"summary": {metric: number}}}``). 
     report.json           the same numbers, machine-readable (also what ``--json`` prints)
     training_curves.png   training loss and the validation metric against the optimizer step, one line per run
     robustness.png        accuracy under the embedding-space attack against ε, one panel per evaluation set
+    *.pdf                 each plot again as a vector figure, for papers
+
+Runs whose resolved recipes differ only in ``run.seed`` (and their names and folders) are seeds of one setting:
+the plots draw their mean with ± one standard deviation and say how many seeds (:func:`seed_groups`).
 
 Significance (advcl.evaluation.significance): the first run is the baseline; every other run is compared with it
 on each evaluation set both have predictions for: McNemar's test for accuracy, approximate randomisation for
@@ -18,6 +22,7 @@ macro-F1 and MCC.
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +42,7 @@ class RunSummary:
     report: dict
     train: list[dict] = field(default_factory=list)  # metrics.jsonl rows of split "train"
     validation: list[dict] = field(default_factory=list)
+    recipe: dict = field(default_factory=dict)  # config.toml, the resolved recipe
 
     @classmethod
     def read(cls, path: Path, label: str) -> RunSummary:
@@ -50,8 +56,19 @@ class RunSummary:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:  # a line cut short by a kill
                     continue
-        return cls(label, run, run.read_report(),
-                   [r for r in rows if r.get("split") == "train"], [r for r in rows if r.get("split") == "validation"])
+        try:
+            recipe = tomllib.loads(run.config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            raise BadInput(f"{run.config} is not valid TOML (the run folder is damaged)") from None
+        return cls(label, run, run.read_report(), [r for r in rows if r.get("split") == "train"],
+                   [r for r in rows if r.get("split") == "validation"], recipe)
+
+    def setting(self) -> str:
+        """The resolved recipe without what tells seeds apart (run.seed, run.name, run.output_dir)."""
+        recipe = {table: dict(values) if isinstance(values, dict) else values for table, values in self.recipe.items()}
+        for key in ("seed", "name", "output_dir"):
+            recipe.get("run", {}).pop(key, None)
+        return json.dumps(recipe, sort_keys=True)
 
     def overview(self) -> dict:
         r = self.report
@@ -66,6 +83,18 @@ def _labels(paths: list[Path]) -> list[str]:
     """Folder names, or the paths as given where two runs share a name."""
     names = [p.name for p in paths]
     return [str(p) if names.count(p.name) > 1 else p.name for p in paths]
+
+
+def seed_groups(runs: list[RunSummary]) -> dict[str, list[RunSummary]]:
+    """Runs that are seeds of one setting (the same resolved recipe but for the seed), in order of first
+    appearance, under the first run's label; a run with no seed twin is a group of one."""
+    groups: dict[str, list[RunSummary]] = {}
+    for summary in runs:
+        twin = next((label for label, members in groups.items() if members[0].setting() == summary.setting()
+                     and all(m.recipe.get("run", {}).get("seed") != summary.recipe.get("run", {}).get("seed")
+                             for m in members)), None)
+        groups.setdefault(twin or summary.label, []).append(summary)
+    return groups
 
 
 def compare(baseline: RunSummary, other: RunSummary, trials: int, seed: int) -> list[dict]:
@@ -96,6 +125,7 @@ def robustness_rows(runs: list[RunSummary]) -> list[dict]:
             for result in attacked["results"]:
                 rows.append({"run": summary.label, "data": data, "sample": describe_sample(attacked),
                              "norm": attacked["norm"], "steps": attacked["steps"],
+                             "examples": attacked.get("examples"),
                              "clean_accuracy": attacked["clean_accuracy"], "eps": result["eps"],
                              "accuracy": result["accuracy"], "cosine_distance": result["cosine_distance"]})
     return rows
@@ -130,12 +160,15 @@ def build_report(paths: list[Path], output: Path, trials: int = DEFAULT_TRIALS, 
     output.mkdir(parents=True, exist_ok=True)
     from advcl.plots import robustness_plot, training_curves
 
+    groups = seed_groups(runs)
+    result["seeds"] = {label: [s.label for s in members] for label, members in groups.items() if len(members) > 1}
     if any(s.train or s.validation for s in runs):
-        training_curves(runs, output / "training_curves.png")
-        result["plots"].append("training_curves.png")
+        written = training_curves(groups, output / "training_curves.png")
+        result["plots"] += [path.name for path in written]
     if result["robustness"]:
-        robustness_plot(result["robustness"], output / "robustness.png")
-        result["plots"].append("robustness.png")
+        written = robustness_plot(result["robustness"], output / "robustness.png",
+                                  {label: [s.label for s in members] for label, members in groups.items()})
+        result["plots"] += [path.name for path in written]
     (output / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "report.md").write_text(markdown(result), encoding="utf-8")
     return result
@@ -185,6 +218,12 @@ def markdown(result: dict) -> str:
         keys = [k for k in dict.fromkeys(k for row in result["attacks"] for k in row) if k not in ("run", "attack")]
         parts += ["", "## Text-space attacks", "", "`advcl attack` summaries (accuracies and rates in %).", "", _table(["run", "attack", *keys], ["run", "attack", *keys],
                                                           result["attacks"])]
-    for plot in result["plots"]:
+    if result.get("seeds"):
+        parts += ["", "## Seeds", "", "Runs that differ only in their seed; the plots show their mean ± one standard "
+                  "deviation.", "", _table(["setting", "runs"], ["setting", "runs"],
+                                           [{"setting": k, "runs": ", ".join(v)} for k, v in result["seeds"].items()])]
+    for plot in (p for p in result["plots"] if p.endswith(".png")):
+        vector = [p for p in result["plots"] if p != plot and p.rsplit(".", 1)[0] == plot[:-4]]
         parts += ["", f"![{plot[:-4].replace('_', ' ')}]({plot})"]
+        parts += [f"(vector: {', '.join(f'[{v}]({v})' for v in vector)})"] if vector else []
     return "\n".join(parts) + "\n"

@@ -102,8 +102,11 @@ def test_sts_and_alignment_suites_honour_max_examples(tiny_run, tmp_path):
     report = read_report(run)
     assert "sts" not in report and report["sts@25"]["average"] == result["average"]
 
-    done = invoke("eval", "--model", str(run), "--suite", "alignment", "--max-examples", "60", "--json")
+    plot = tmp_path / "plane.svg"
+    done = invoke("eval", "--model", str(run), "--suite", "alignment", "--max-examples", "60", "--plot", str(plot),
+                  "--json")
     assert done.exit_code == 0, done.output
+    assert done.stderr.strip().splitlines()[-1] == f"wrote {plot}" and plot.read_bytes().lstrip().startswith(b"<?xml")
     result = json.loads(done.stdout)
     assert result["sample"] == {"examples": 60, "of": 1500, "seed": 0}
     assert result["sentences"] <= 120 and result["positive_pairs"] < 60

@@ -47,7 +47,8 @@ def test_report_writes_markdown_plots_and_significance(two_runs, tmp_path):
     done = run_cli("report", *map(str, two_runs), "--output", str(out), "--trials", "2000", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "training_curves.png", "robustness.png"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "training_curves.png", "robustness.png",
+                                               "training_curves.pdf", "robustness.pdf"}  # PDF twins for papers
     for plot in ("training_curves.png", "robustness.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / plot).stat().st_size > 10_000
     [row] = result["significance"]

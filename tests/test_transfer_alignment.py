@@ -128,8 +128,9 @@ def test_plot_writes_a_png(tmp_path):
             "SimCSE": {"alignment": 0.18, "uniformity": -2.3},
             "RobustSentEmbed": {"alignment": 0.15, "uniformity": -2.28}}
     path = tmp_path / "plane.png"
-    plot_alignment_uniformity(runs, path)
+    assert plot_alignment_uniformity(runs, path) == [path, tmp_path / "plane.pdf"]  # and its vector twin
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["plane.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plane.pdf", "plane.png"]
+    assert (tmp_path / "plane.pdf").read_bytes()[:5] == b"%PDF-"
     with pytest.raises(BadInput, match="must end in .png"):
         plot_alignment_uniformity(runs, tmp_path / "plane.jpg")

@@ -26,7 +26,8 @@ def eval_(
     suite: str = typer.Option(None, "--suite", help="Sentence-embedding suite instead: sts, transfer or alignment."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
     also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
-    plot: Path = typer.Option(None, "--plot", help="With --suite alignment: a PNG of the models on the plane."),
+    plot: Path = typer.Option(None, "--plot", help="With --suite alignment: the models on the plane, as FILE.png "
+                              "(and its PDF twin), FILE.pdf or FILE.svg; prints where it wrote."),
     checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
     batch_size: int = typer.Option(128, min=1, help="Examples per forward pass."),
     max_examples: int = typer.Option(

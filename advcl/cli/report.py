@@ -17,7 +17,7 @@ from advcl.engine.progress import stderr
 )
 def report(
     runs: list[Path] = typer.Argument(..., help="Run folders; the first is the baseline of the significance tests."),
-    output: Path = typer.Option(..., "--output", "-o", help="Folder for report.md, report.json and the PNG plots."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for report.md, report.json and the plots (PNG, and PDF for papers)."),
     trials: int = typer.Option(10_000, min=100, help="Shuffles of the randomisation test (macro-F1, MCC)."),
     seed: int = typer.Option(0, help="Seed of the randomisation test."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing output folder."),
@@ -27,6 +27,7 @@ def report(
     summaries and significance tests against the first run (McNemar for accuracy, Fisher randomisation for F1/MCC).
 
     Significance needs per-example predictions on the same evaluation set: run `advcl eval` on each run first.
+    Runs that differ only in their seed are drawn as their mean with ± one standard deviation.
     """
     from advcl.report import build_report
 
@@ -42,4 +43,5 @@ def report(
                                                            "p (macro-F1)", "p (MCC)"],
                     [[r["data"], r["sample"], r["run"], r["mcnemar_p"], r["macro_f1_p"], r["mcc_p"]]
                      for r in result["significance"]])
-    stderr.print(f"wrote {output / 'report.md'} and {', '.join(result['plots']) or 'no plots'}", soft_wrap=True)
+    plots = ", ".join(str(output / plot) for plot in result["plots"]) or "no plots"
+    stderr.print(f"wrote {output / 'report.md'}, {output / 'report.json'} and {plots}", soft_wrap=True)

@@ -20,8 +20,11 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
 
     if suite not in SUITES:
         raise BadInput(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")
-    if plot is not None and (suite != "alignment" or plot.suffix.lower() != ".png"):
-        raise BadInput("--plot FILE.png goes with --suite alignment")
+    if plot is not None:
+        from advcl.evaluation.alignment import PLOT_FORMATS
+
+        if suite != "alignment" or plot.suffix.lower() not in PLOT_FORMATS:
+            raise BadInput("--plot FILE.png (or .pdf, .svg) goes with --suite alignment")
     if len(models) > 1 and suite != "alignment":
         raise BadInput("--also compares several models on the alignment-uniformity plane: use --suite alignment")
     prepared = _prepare(suite, tasks, max_examples)  # bad data fails before any model is loaded
@@ -42,7 +45,8 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
     if plot is not None:
         from advcl.evaluation.alignment import plot_alignment_uniformity
 
-        plot_alignment_uniformity(results, plot)
+        written = plot_alignment_uniformity(results, plot)
+        stderr.print(f"wrote {' and '.join(map(str, written))}", soft_wrap=True)
     if as_json:
         print_json(results if len(models) > 1 else results[models[0]])
         return

@@ -12,7 +12,6 @@ as a log-sum-exp. :func:`plot_alignment_uniformity` places several runs on the �
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from advcl.evaluation.sts import embed_sentences
 
 POSITIVE_MIN_SCORE = 4.0
 DEFAULT_DATA = "stsb:validation"  # SimCSE's choice: the STS-B development set
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def alignment(x: torch.Tensor, positives: torch.Tensor, alpha: float = 2.0) -> float:
@@ -67,35 +67,33 @@ def alignment_uniformity(model, tokenizer, dataset: TextDataset, max_length: int
 
 
 def plot_alignment_uniformity(runs: Mapping[str, Mapping[str, float]], path: str | Path,
-                              title: str = "Alignment and uniformity (lower is better on both)") -> None:
-    """A PNG with one marker per run at (ℓ_uniform, ℓ_align), as in SimCSE's Figure 2 and RobustSentEmbed's
-    Figure 3; ``runs`` maps a label to a result of :func:`alignment_uniformity`. Written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+                              title: str = "Alignment and uniformity (lower is better on both)") -> list[Path]:
+    """One marker per run at (ℓ_uniform, ℓ_align), as in SimCSE's Figure 2 and RobustSentEmbed's Figure 3;
+    ``runs`` maps a label to a result of :func:`alignment_uniformity`. The title says how many positive pairs and
+    sentences each point was computed on. ``path`` is a .png (written with its PDF twin), .pdf or .svg
+    (advcl.plots.save_figure); returns the files written."""
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise BadInput(f"plot {path} must end in .png")
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise BadInput(f"plot {path} must end in {', '.join(PLOT_FORMATS)}")
     if not path.parent.is_dir():
         raise BadInput(f"plot folder {path.parent} does not exist")
     if not runs:
         raise BadInput("no runs to plot")
+    from matplotlib import pyplot as plt
+
+    from advcl.plots import save_figure
+
     markers = "osD^v<>ph*X"
     figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=150)
     for n, (label, result) in enumerate(runs.items()):
         axes.scatter(result["uniformity"], result["alignment"], s=70, marker=markers[n % len(markers)],
                      color=plt.get_cmap("tab10")(n % 10), label=label, zorder=3)
+    counts = sorted({(r["positive_pairs"], r["sentences"]) for r in runs.values() if "positive_pairs" in r})
     axes.set_xlabel(r"$\ell_{\mathrm{uniform}}$ (uniformity)")
     axes.set_ylabel(r"$\ell_{\mathrm{align}}$ (alignment)")
-    axes.set_title(title)
+    axes.set_title("\n".join([title, *(f"n = {pairs} positive pairs, {sentences} sentences"
+                                         for pairs, sentences in counts)]), fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.margins(0.15)
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        figure.savefig(tmp, bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    os.replace(tmp, path)
+    return save_figure(figure, path, dpi=150)
