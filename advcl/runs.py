@@ -20,9 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors.torch import load_file
-
-from advcl.engine.checkpoint import latest_checkpoint, checkpoint_name
+from advcl.engine.checkpoint import checkpoint_name, latest_checkpoint, read_json, read_tensors
 from advcl.errors import BadInput, RunFailed
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 
@@ -105,12 +103,28 @@ class RunFolder:
             self.replaced = None
 
     def read_report(self) -> dict:
-        return json.loads(self.report.read_text()) if self.report.is_file() else {}
+        if not self.report.is_file():
+            return {}
+        try:
+            report = json.loads(self.report.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadInput(f"{self.report} is not valid JSON ({exc}): repair or delete it") from None
+        if not isinstance(report, dict):
+            raise BadInput(f"{self.report} is not a JSON object: repair or delete it")
+        return report
 
     def write_report(self, report: dict) -> None:
+        """Replace report.json atomically; on a full disk, write over its bytes in place (the blocks it holds)."""
+        data = (json.dumps(report, indent=2) + "\n").encode()
         tmp = self.report.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, self.report)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, self.report)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            with self.report.open("r+b" if self.report.is_file() else "wb") as handle:
+                handle.write(data)
+                handle.truncate()
 
     def append_metrics(self, row: dict) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
@@ -120,8 +134,12 @@ class RunFolder:
         """Drop rows logged after ``last_step`` (a resumed run logs them again)."""
         if not self.metrics.is_file():
             return
+        try:
+            text = self.metrics.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{self.metrics} is not valid UTF-8 (byte {exc.start}): repair or delete it") from None
         kept = []
-        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by a kill
@@ -138,8 +156,8 @@ class RunFolder:
         if latest is None:
             raise BadInput(f"run {self.path} has no finished checkpoint yet (train it, or resume it)")
         if which == "best":
-            best = json.loads((latest / "state.json").read_text()).get("best_step")
-            if best is not None and (self.checkpoints / checkpoint_name(best)).is_dir():
+            best = read_json(latest / "state.json").get("best_step")
+            if isinstance(best, int) and (self.checkpoints / checkpoint_name(best)).is_dir():
                 return self.checkpoints / checkpoint_name(best)
         return latest
 
@@ -165,11 +183,20 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
         run = RunFolder(path)
         recipe = load_recipe(run.config)
         folder = run.checkpoint(which)
-        config = AutoConfig.from_pretrained(run.model_dir)
+        try:
+            config = AutoConfig.from_pretrained(run.model_dir)
+            labels = [config.id2label[i] for i in range(config.num_labels)]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"{run.model_dir / 'config.json'} is not a readable model configuration "
+                           f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
         hf = AutoModelForSequenceClassification.from_config(config)
-        labels = [config.id2label[i] for i in range(config.num_labels)]
         model = EncoderClassifier(hf, pooling or recipe.model.pooling, classifier_pooling(recipe))
-        model.load_weights(load_file(folder / "model.safetensors"))
+        weights = folder / "model.safetensors"
+        try:
+            model.load_weights(read_tensors(weights))
+        except RuntimeError as exc:
+            raise BadInput(f"{weights} does not fit the model in {run.model_dir} "
+                           f"({str(exc).strip().splitlines()[0]})") from None
         model.eval()
         return LoadedModel(model, load_tokenizer(str(run.model_dir)), labels, model.pooling, recipe.model.max_length, str(folder))
     if Path(path).is_dir() and (Path(path) / "checkpoints").is_dir():

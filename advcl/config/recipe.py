@@ -96,6 +96,8 @@ def check_recipe(recipe: Recipe) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise RecipeError(f"'{key}' must not be negative, got {value}")
+    if recipe.train.lr > 1:  # AdamW steps are about lr in size: above 1 they overflow float32 weights at once
+        raise RecipeError(f"'train.lr' must be at most 1, got {recipe.train.lr}")
     if not 0 <= recipe.train.warmup_ratio <= 1:
         raise RecipeError(f"'train.warmup_ratio' must be between 0 and 1, got {recipe.train.warmup_ratio}")
     if recipe.train.epochs == 0 and recipe.train.max_steps == 0:

@@ -3,6 +3,13 @@
 A checkpoint is a folder ``checkpoints/step-NNNNNNN``. It is written under a temporary name and renamed
 into place only when every file is complete and flushed, so a kill at any moment leaves the previous
 checkpoints intact and the newest complete folder is always a valid place to resume from.
+
+A checkpoint is written only when every weight and optimizer tensor is finite (a step with an infinite learning
+rate can leave a finite loss and NaN weights), so a checkpoint on disk is a good one. Reading one checks each
+file and names the one that is missing, unreadable, of the wrong shape or non-finite (:class:`CorruptCheckpoint`);
+a resume then falls back to the newest checkpoint that reads (:func:`set_aside`). Only folders named exactly
+``step-NNNNNNN`` are checkpoints: a stray copy (``step-0000064 copy``) is ignored, and the temporary folders a
+killed save leaves (``.tmp-step-*``) are removed on resume (:func:`remove_orphans`).
 """
 
 from __future__ import annotations
@@ -11,16 +18,28 @@ import errno
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from advcl.errors import RunFailed
+from advcl.errors import BadInput, RunFailed
 
 PREFIX = "step-"
+NAME = re.compile(r"step-(\d{7,})")
+TMP_PREFIX = ".tmp-" + PREFIX
+
+
+class CorruptCheckpoint(BadInput):
+    """A checkpoint file that is missing, unreadable, of the wrong shape or holds NaN/inf; the message names it."""
+
+
+class NonFiniteState(RunFailed):
+    """Weights or optimizer state became NaN/inf: such a state is never written as a checkpoint."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -31,7 +50,7 @@ def list_checkpoints(root: Path) -> list[Path]:
     """Complete checkpoints, oldest first (temporary folders are ignored)."""
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").is_file()]
+    found = [p for p in root.iterdir() if NAME.fullmatch(p.name) and p.is_dir() and (p / "state.json").is_file()]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
@@ -112,8 +131,16 @@ def save_checkpoint(
     final = root / checkpoint_name(step)
     if final.exists():
         return final
+    for what, tensors in (("weights", model_state), ("objective state", extra_state),
+                          ("optimizer state", optimizer_to_files(optimizer_state)[0])):
+        bad = first_nonfinite(tensors)
+        if bad is not None:
+            last = latest_checkpoint(root)
+            kept = f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written"
+            raise NonFiniteState(f"the model's {what} became NaN or infinite at step {step} ({bad}), so it was not "
+                                 f"saved: run stopped; {kept} (try a lower train.lr, or check the recipe)")
     rng_states = rng_states or [rng_state()]
-    tmp = root / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
+    tmp = root / f"{TMP_PREFIX}{step:07d}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,28 +159,97 @@ def save_checkpoint(
             _fsync(f)
         os.rename(tmp, final)
         _fsync(root)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         last = latest_checkpoint(root)
         kept = f"the last good checkpoint is {last}" if last else "no earlier checkpoint exists"
-        what = "disk full" if exc.errno == errno.ENOSPC else f"{exc.strerror or exc}"
-        raise RunFailed(f"could not write checkpoint for step {step} ({what}); {kept}") from None
+        raise RunFailed(f"could not write checkpoint for step {step} ({write_error(exc)}); {kept}") from None
     return final
 
 
+def write_error(exc: BaseException) -> str:
+    """A write failure in a few words: 'disk full' for ENOSPC (safetensors reports it as text in its own error)."""
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc):
+        return "disk full"
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def first_nonfinite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or ±inf, or None."""
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
+def read_tensors(path: Path, finite: bool = True) -> dict[str, torch.Tensor]:
+    """A safetensors file, or :class:`CorruptCheckpoint` naming it (missing, cut short, bad header, NaN/inf)."""
+    if not path.is_file():
+        raise CorruptCheckpoint(f"{path} is missing")
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CorruptCheckpoint(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    bad = first_nonfinite(tensors) if finite else None
+    if bad is not None:
+        raise CorruptCheckpoint(f"{path} holds NaN or infinite values (in {bad}): not a usable checkpoint")
+    return tensors
+
+
+def read_json(path: Path, kind: type = dict):
+    """A JSON file of the given top-level type, or :class:`CorruptCheckpoint` naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptCheckpoint(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptCheckpoint(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, kind):
+        raise CorruptCheckpoint(f"{path} is not a JSON {kind.__name__}")
+    return data
+
+
 def load_checkpoint(folder: Path, rank: int = 0) -> dict:
-    """Everything a resume needs, from one checkpoint folder (``rank``: whose RNG state)."""
-    optimizer = optimizer_from_files(
-        load_file(folder / "optimizer.safetensors"), json.loads((folder / "optimizer.json").read_text())
-    )
+    """Everything a resume needs, from one checkpoint folder (``rank``: whose RNG state); every file is checked
+    and a bad one raises :class:`CorruptCheckpoint` naming it."""
+    state = read_json(folder / "state.json")
+    meta = read_json(folder / "optimizer.json")
+    try:
+        optimizer = optimizer_from_files(read_tensors(folder / "optimizer.safetensors"), meta)
+        rng = state["rng"][rank]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise CorruptCheckpoint(f"{folder}: state.json or optimizer.json lacks what a resume needs ({exc!r})") from None
     extra = folder / "objective.safetensors"
     return {
-        "model": load_file(folder / "model.safetensors"),
-        "objective": load_file(extra) if extra.is_file() else {},
+        "model": read_tensors(folder / "model.safetensors"),
+        "objective": read_tensors(extra) if extra.is_file() else {},
         "optimizer": optimizer,
-        "rng": load_file(folder / f"rng-{rank}.safetensors"),
-        "state": json.loads((folder / "state.json").read_text()),
+        "rng": read_tensors(folder / f"rng-{rank}.safetensors", finite=False),
+        "rng_meta": rng,
+        "state": state,
     }
+
+
+def set_aside(folder: Path) -> Path:
+    """Rename a corrupt checkpoint out of the way (``step-NNNNNNN.corrupt``), so that the step is saved afresh
+    and the folder stays for inspection; return its new path."""
+    target, n = folder.with_name(folder.name + ".corrupt"), 1
+    while target.exists():
+        n += 1
+        target = folder.with_name(f"{folder.name}.corrupt{n}")
+    os.rename(folder, target)
+    return target
+
+
+def remove_orphans(root: Path) -> list[str]:
+    """Delete the temporary folders of checkpoint saves that a kill interrupted; return their names."""
+    if not root.is_dir():
+        return []
+    orphans = [p for p in root.iterdir() if p.name.startswith(TMP_PREFIX) and p.is_dir()]
+    for path in orphans:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in orphans]
 
 
 def prune_checkpoints(root: Path, keep: int, protect: set[str]) -> None:

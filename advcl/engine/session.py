@@ -13,7 +13,7 @@ from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.batching import encode
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
-from advcl.engine.checkpoint import latest_checkpoint
+from advcl.engine.checkpoint import CorruptCheckpoint, list_checkpoints, remove_orphans, set_aside
 from advcl.config.validate import RecipeError
 from advcl.engine.devices import check_precision, pick_device, seed_everything
 from advcl.engine.distributed import barrier, init_process_group, launched_topology
@@ -131,12 +131,35 @@ def resume_training(path: str | Path) -> dict:
     recipe = load_recipe(run.config)
     device, topology = _device_and_processes(recipe)
     trainer = _build(recipe, run, False, device, topology)
-    last = latest_checkpoint(run.checkpoints)
+    if topology.is_main and remove_orphans(run.checkpoints):
+        stderr.print(f"removed the temporary folders of an interrupted checkpoint save in {run.checkpoints}")
+    barrier()
+    last = restore_newest_valid(trainer, run, topology.is_main)
     if last is not None:
-        trainer.restore(last)
         if topology.is_main:
             stderr.print(f"resuming {path} from {last.name}")
     elif topology.is_main:
         run.truncate_metrics(0)
         stderr.print(f"{path} has no checkpoint yet: starting it from step 0")
     return trainer.fit()
+
+
+def restore_newest_valid(trainer: Trainer, run: RunFolder, is_main: bool) -> Path | None:
+    """Restore the newest checkpoint that reads and fits; newer corrupt ones are renamed aside (and said so).
+    None when there is no checkpoint; every checkpoint corrupt is bad input (exit 2), not a silent restart."""
+    found = list_checkpoints(run.checkpoints)
+    problems = []
+    for folder in reversed(found):
+        try:
+            trainer.restore(folder)
+        except CorruptCheckpoint as exc:
+            problems.append(str(exc))
+            continue
+        if is_main:
+            for problem, newer in zip(problems, reversed(found)):
+                stderr.print(f"checkpoint {newer.name} is corrupt ({problem}); moved to "
+                             f"{set_aside(newer).name}, falling back to {folder.name}", highlight=False, soft_wrap=True)
+        return folder
+    if problems:
+        raise BadInput(f"no checkpoint of {run.path} can be resumed: {problems[0]}")
+    return None

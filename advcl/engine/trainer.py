@@ -139,28 +139,37 @@ class Trainer:
         barrier()
 
     def restore(self, folder) -> None:
+        """Load a checkpoint; one that does not fit this model and objective raises ``CorruptCheckpoint``."""
         saved = ckpt.load_checkpoint(folder, self.topology.rank)
-        self.model.load_weights(saved["model"])
-        self.objective.load_state_dict(saved["objective"])
-        self.optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         if state.get("world_size", 1) != self.topology.world_size:
             raise BadInput(
                 f"{folder} was written by {state.get('world_size', 1)} process(es); "
                 f"resume it with the same number (now {self.topology.world_size})"
             )
-        self.scheduler.load_state_dict(state["scheduler"])
+        for file, load in (("model.safetensors", lambda: self.model.load_weights(saved["model"])),
+                           ("objective.safetensors", lambda: self.objective.load_state_dict(saved["objective"])),
+                           ("optimizer.safetensors", lambda: self.optimizer.load_state_dict(saved["optimizer"])),
+                           ("state.json", lambda: self.scheduler.load_state_dict(state["scheduler"]))):
+            try:
+                load()
+            except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+                raise ckpt.CorruptCheckpoint(f"{folder / file} does not fit this run "
+                                             f"({str(exc).strip().splitlines()[0]})") from None
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.state = TrainState(
-            step=state["step"],
-            examples_seen=state["examples_seen"],
-            best_step=state["best_step"],
-            best_metric=state["best_metric"],
-            train_seconds=state["train_seconds"],
-            last_eval=state.get("last_eval", {}),
-        )
-        ckpt.restore_rng(saved["rng"], state["rng"][self.topology.rank])
+        try:
+            self.state = TrainState(
+                step=state["step"],
+                examples_seen=state["examples_seen"],
+                best_step=state["best_step"],
+                best_metric=state["best_metric"],
+                train_seconds=state["train_seconds"],
+                last_eval=state.get("last_eval", {}),
+            )
+        except KeyError as exc:
+            raise ckpt.CorruptCheckpoint(f"{folder / 'state.json'} lacks {exc}") from None
+        ckpt.restore_rng(saved["rng"], saved["rng_meta"])
         if self.topology.is_main:
             self.run.truncate_metrics(self.state.step)
 
@@ -235,12 +244,12 @@ class Trainer:
             self._fail(f"loss became {value} at step {self.state.step + 1} "
                        f"(process{'es' if len(where) > 1 else ''} {', '.join(map(str, where))})")
 
+    def _kept(self) -> str:
+        last = ckpt.latest_checkpoint(self.run.checkpoints)  # checkpoints are written only with finite state
+        return f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written yet"
+
     def _fail(self, what: str):
-        last = ckpt.latest_checkpoint(self.run.checkpoints)
-        kept = f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written yet"
-        if self.topology.is_main:
-            self._report("failed", what)
-        raise RunFailed(f"{what}: run stopped; {kept} (try a lower train.lr)")
+        raise RunFailed(f"{what}: run stopped; {self._kept()} (try a lower train.lr)")
 
     def evaluate(self, progress=None) -> dict:
         metrics = self.validate(self.model, progress)
@@ -253,7 +262,8 @@ class Trainer:
         return metrics
 
     def _report(self, status: str, message: str = "") -> None:
-        """Rewrite the training fields of report.json, keeping what other commands added (robustness...)."""
+        """Rewrite the training fields of report.json, keeping what other commands added (robustness...).
+        A failed run's report is written even on a full disk where it can be (:meth:`RunFolder.write_report`)."""
         if not self.topology.is_main:
             return
         self.run.write_report(
@@ -290,7 +300,17 @@ class Trainer:
     def fit(self) -> dict:
         previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
+            self._report("running")  # from the start: a full disk later can still rewrite it in place
             self._loop()
+        except RunFailed as exc:  # a NaN loss or state, a checkpoint that could not be written
+            with contextlib.suppress(OSError, BadInput):  # report.json itself unwritable or damaged
+                self._report("failed", str(exc))
+            raise
+        except OSError as exc:  # metrics.jsonl or report.json could not be written (disk full...)
+            message = f"could not write to the run folder {self.run.path} ({ckpt.write_error(exc)})"
+            with contextlib.suppress(OSError, BadInput):  # report.json itself unwritable or damaged
+                self._report("failed", message)
+            raise RunFailed(f"{message}: run stopped; {self._kept()}") from None
         finally:
             signal.signal(signal.SIGINT, previous)
         self._report("completed")
