@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from advcl.data.batching import encode, sequential_batches
+from advcl.data.batching import encode, length_sorted_batches
 from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError
 from advcl.errors import BadInput
@@ -37,10 +37,11 @@ def read_lines(path: Path) -> list[str]:
 
 @torch.no_grad()
 def embed_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int, device, normalize=False, progress=None):
+    """One sentence vector per text, in the order given; batches are formed longest first (less padding)."""
     data = encode(TextDataset("input", "unlabeled", texts), tokenizer, max_length)
     model.eval()
     chunks = []
-    batches = sequential_batches(len(data), batch_size)
+    batches = length_sorted_batches(data.lengths(), batch_size)
     task = progress.add_task("embedding", total=len(batches)) if progress else None
     for indices in batches:
         batch = {k: v.to(device) for k, v in data.collate(indices).items()}
@@ -50,7 +51,10 @@ def embed_texts(model, tokenizer, texts: list[str], max_length: int, batch_size:
         chunks.append(sentence.cpu())
         if progress:
             progress.advance(task)
-    return torch.cat(chunks)
+    ordered = torch.cat(chunks)
+    embeddings = torch.empty_like(ordered)
+    embeddings[[i for indices in batches for i in indices]] = ordered
+    return embeddings
 
 
 def check_output_path(path: Path) -> None:

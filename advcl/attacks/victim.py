@@ -24,7 +24,7 @@ import torch
 
 from torch.nn import functional as F
 
-from advcl.data.batching import EncodedDataset, encode
+from advcl.data.batching import EncodedDataset, encode, length_sorted_batches
 from advcl.data.dataset import TextDataset
 from advcl.modeling.encoder import EncoderClassifier, model_inputs
 
@@ -61,10 +61,8 @@ class Victim:
         types = out.get("token_type_ids") if "token_type_ids" in self.tokenizer.model_input_names else None
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         encoded = EncodedDataset(out["input_ids"], types, None, pad)
-        order = sorted(range(len(pairs)), key=lambda i: len(encoded.input_ids[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for rows in length_sorted_batches(encoded.lengths(), self.batch_size):
                 logits[rows] = self._logits(model_inputs(encoded.collate(rows)))
         return logits
 
@@ -114,10 +112,8 @@ class SentenceVictim:
         new = [s for s in dict.fromkeys(sentences) if s not in self.cache]
         if new:
             encoded = encode(TextDataset("queries", "unlabeled", new), self.tokenizer, self.max_length)
-            order = sorted(range(len(new)), key=lambda i: len(encoded.input_ids[i]))
             with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    rows = order[start : start + self.batch_size]
+                for rows in length_sorted_batches(encoded.lengths(), self.batch_size):
                     for i, vector in zip(rows, self._sentences(model_inputs(encoded.collate(rows)))):
                         self.cache[new[i]] = vector
         return torch.stack([self.cache[s] for s in sentences])

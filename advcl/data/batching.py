@@ -155,5 +155,9 @@ def groups_by_length(setting: str, in_batch_negatives: bool) -> bool:
     return setting == "on"
 
 
-def sequential_batches(n: int, batch_size: int) -> list[list[int]]:
-    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+def length_sorted_batches(lengths: list[int], batch_size: int, indices: list[int] | None = None) -> list[list[int]]:
+    """Inference batches: ``indices`` (default: all rows) longest first, cut into batches of ``batch_size``, so
+    that each batch pads to rows of about its own length. Callers put each output back at its row's index; the
+    longest batch comes first, so an out-of-memory error shows at once."""
+    order = sorted(range(len(lengths)) if indices is None else indices, key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

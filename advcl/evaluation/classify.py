@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from advcl.data.batching import EncodedDataset
+from advcl.data.batching import EncodedDataset, length_sorted_batches
 from advcl.engine.devices import autocast
 from advcl.engine.distributed import gather_objects, world
 from advcl.evaluation.metrics import classification_metrics
@@ -13,7 +13,8 @@ from advcl.modeling.encoder import model_inputs
 
 @torch.no_grad()
 def predict(model, data: EncodedDataset, batch_size: int, device, precision: str = "fp32", progress=None):
-    """Argmax predictions for every example, in order. Leaves the model in the mode it found it.
+    """Argmax predictions for every example, in order (batched longest first, for less padding). Leaves the
+    model in the mode it found it.
 
     In distributed training each process predicts every N-th example and the shards are gathered.
     """
@@ -23,7 +24,7 @@ def predict(model, data: EncodedDataset, batch_size: int, device, precision: str
     model.eval()
     predictions = []
     try:
-        batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+        batches = length_sorted_batches(data.lengths(), batch_size, mine)
         task = progress.add_task("evaluating", total=len(batches)) if progress else None
         for indices in batches:
             batch = {k: v.to(device) for k, v in data.collate(indices).items()}
@@ -36,7 +37,10 @@ def predict(model, data: EncodedDataset, batch_size: int, device, precision: str
             progress.remove_task(task)
     finally:
         model.train(was_training)
-    local = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    local = torch.empty(len(mine), dtype=torch.long)
+    if predictions:  # back to the order of ``mine`` (every N-th example from this process's rank)
+        positions = [(i - topology.rank) // topology.world_size for indices in batches for i in indices]
+        local[positions] = torch.cat(predictions)
     if not topology.distributed:
         return local
     merged = torch.empty(len(data), dtype=torch.long)

@@ -33,7 +33,9 @@ def embedding_perturbations(
     """
     width = max(len(ids) for ids in data.input_ids)
     parts: dict[str, list[torch.Tensor]] = {}
+    rows: list[int] = []  # the batches come grouped by length: the row of each output
     for batch in attacked_batches(model, data, [settings.perturber(eps)], settings, batch_size, device, progress):
+        rows += batch.indices
         ((delta, adversarial),) = batch.attacks
         pad = width - delta.shape[1]
         found = {
@@ -46,7 +48,7 @@ def embedding_perturbations(
         }
         for key, value in found.items():
             parts.setdefault(key, []).append(value.detach().cpu())
-    out = {key: torch.cat(values) for key, values in parts.items()}
+    out = {key: torch.cat(values)[torch.argsort(torch.tensor(rows))] for key, values in parts.items()}
     out = {key: value if key == "attention_mask" else value.float() for key, value in out.items()}
     out["delta_norm"] = perturbation_norms(out["delta"], settings.norm)
     return out

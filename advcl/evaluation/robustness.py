@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from advcl.data.batching import EncodedDataset, sequential_batches
+from advcl.data.batching import EncodedDataset, length_sorted_batches
 from advcl.errors import BadInput
 from advcl.modeling.encoder import EncoderOutput, model_inputs
 from advcl.perturbers.base import Perturber
@@ -147,14 +147,17 @@ def attacked_batches(
     model, data: EncodedDataset, perturbers: Sequence[Perturber | None], settings: AttackSettings, batch_size: int,
     device, progress=None,
 ) -> Iterator[AttackedBatch]:
-    """The attack of every perturber on each batch of ``data`` in order (δ seeded by ``settings.seed`` and the batch).
+    """The attack of every perturber on each batch of ``data`` (δ seeded by ``settings.seed`` and the batch's number).
+
+    Batches hold rows of similar length, longest first (:func:`~advcl.data.batching.length_sorted_batches`);
+    ``AttackedBatch.indices`` says which rows.
 
     Shared by :func:`robustness` and ``advcl perturb --space embedding``, so that both see the same δ. Until the
     generator finishes (or is closed) the model is in eval mode with every parameter frozen and the RNG is a fork;
     then the model gets its ``requires_grad`` flags and train/eval mode back, and the caller's RNG state is as it was.
     """
     device = torch.device(device)
-    batches = sequential_batches(len(data), batch_size)
+    batches = length_sorted_batches(data.lengths(), batch_size)
     task = progress.add_task("attacking", total=len(batches) * len(perturbers)) if progress else None
     was_training = model.training
     model.eval()

@@ -62,18 +62,13 @@ def spearman(x, y) -> float:
 
 def embed_sentences(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int, device,
                     normalize: bool = False, progress=None) -> torch.Tensor:
-    """:func:`advcl.embedding.embed_texts` in order of text length (less padding per batch, the same vectors),
-    returned in the given order; the model is left in the train/eval mode it was found in."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    """:func:`advcl.embedding.embed_texts` (batched by length, returned in the given order), leaving the model
+    in the train/eval mode it was found in."""
     was_training = model.training
     try:
-        ordered = embed_texts(model, tokenizer, [texts[i] for i in order], max_length, batch_size, device,
-                              normalize, progress)
+        return embed_texts(model, tokenizer, list(texts), max_length, batch_size, device, normalize, progress)
     finally:
         model.train(was_training)
-    embeddings = torch.empty_like(ordered)
-    embeddings[order] = ordered
-    return embeddings
 
 
 def pair_cosines(model, tokenizer, dataset: TextDataset, max_length: int, batch_size: int, device,
