@@ -2,8 +2,9 @@
 
 Set ``ADVCL_DISABLE_PLUGIN_AUTOLOAD=1`` to load the built-ins only. A third-party plugin is reported as
 broken (with the reason) and the rest keeps working when its entry point is malformed, its distribution's
-``Requires-Dist`` on advcl excludes this version, it fails to import, or it registers a name already taken
-(built-ins load first, so they keep their names). docs/plugins.md is the plugin author's guide.
+``Requires-Dist`` on advcl excludes this version, it fails to import (any exception, SystemExit and
+KeyboardInterrupt included), it registers a component without a dataclass ``Config`` or with a field type a
+recipe cannot hold, or it registers a name already taken (built-ins load first, so they keep their names). docs/plugins.md is the plugin author's guide.
 """
 
 from __future__ import annotations
@@ -94,9 +95,14 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def add(self, kind: str, cls: type, plugin: str, version: str) -> None:
+        from advcl.config.validate import config_problem
+
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{cls!r} has no string attribute 'name'")
+        problem = config_problem(getattr(cls, "Config", None))
+        if problem:
+            raise TypeError(f"{kind} '{name}' {problem}")
         taken = self.components[kind].get(name)
         if taken is not None:
             raise ValueError(
@@ -141,7 +147,7 @@ def _register_from(registry: Registry, plugin, plugin_name: str, version: str) -
     for kind, hook_name in _HOOK_OF_KIND.items():
         try:
             getattr(pm.hook, hook_name)(register=lambda cls, _kind=kind: pending.append((_kind, cls)))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt raised by a plugin is its failure too
             return f"{hook_name} failed: {type(exc).__name__}: {exc}"
     trial = Registry({kind: dict(named) for kind, named in registry.components.items()})
     try:
@@ -180,7 +186,7 @@ def _load_entry_point(registry: Registry, ep) -> BrokenPlugin | None:
     if failure is None:
         try:
             module = ep.load()
-        except Exception as exc:
+        except BaseException as exc:  # a plugin's SystemExit(0) or KeyboardInterrupt must not end the command
             failure = f"import failed: {type(exc).__name__}: {exc}"
         else:
             failure = _register_from(registry, module, plugin_name, version)
