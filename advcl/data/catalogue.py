@@ -58,10 +58,35 @@ def meta_for(name: str) -> dict | None:
     local = dataset_folder(name) / "meta.json"
     if local.is_file():
         try:
-            return json.loads(local.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{local}: not valid JSON ({exc.msg})") from None
+            meta = json.loads(local.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{local}: not valid JSON ({exc})") from None
+        check_meta(meta, local)
+        return meta
     return builtin_catalogue().get(name)
+
+
+def check_meta(meta, path: Path) -> None:
+    """The fields of a meta.json that advcl reads, each of the type it needs; a mistake names the file and field."""
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: must be a JSON object, got a {type(meta).__name__}")
+    for key in ("task", "name"):
+        if key in meta and not isinstance(meta[key], str):
+            raise DataError(f"{path}: '{key}' must be a string, got {meta[key]!r}")
+    labels = meta.get("labels")
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(v, str) and v for v in labels)
+                               or len(set(labels)) != len(labels)):
+        raise DataError(f"{path}: 'labels' must be a list of distinct label names, got {labels!r}")
+    for where, holder in (("score_range", meta), ("hub.score_range", meta.get("hub") or {})):
+        if not isinstance(holder, dict):
+            raise DataError(f"{path}: 'hub' must be an object, got {holder!r}")
+        declared = holder.get("score_range")
+        if declared is None:
+            continue
+        numbers = isinstance(declared, list) and len(declared) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in declared)
+        if not numbers or not declared[0] < declared[1]:
+            raise DataError(f"{path}: '{where}' must be [low, high] with low < high, got {declared!r}")
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ def build_dataset(
         raise DataError(f"{name}: no rows")
     if raw_labels:
         if label_names is None:
+            _check_label_values(raw_labels, columns.label)
             label_names = _infer_label_names([v for _, v in raw_labels])
         labels = [_class_index(v, label_names, where, columns.label) for where, v in raw_labels]
     return TextDataset(
@@ -170,6 +171,26 @@ def build_dataset(
         adv_pairs=adv_pairs if columns.adv_text and columns.text_pair else None,
         adv_statuses=statuses if columns.adv_text and columns.adv_status else None,
     )
+
+
+# More classes than any classification dataset has: a larger integer label is a mistake (a score, an id), and
+# inferring 0..label from it would build a label list of that length.
+MAX_CLASSES = 100_000
+
+
+def _check_label_values(raw_labels: list[tuple[str, object]], column: str) -> None:
+    """Labels inferred from the data: all integers or all strings, and integer labels below ``MAX_CLASSES``."""
+    first_where, first = raw_labels[0]
+    for where, value in raw_labels:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise DataError(f"{where}: label {value!r} in column '{column}' is neither a class index nor a name")
+        if isinstance(value, int) != isinstance(first, int):
+            raise DataError(f"{where}: label {value!r} in column '{column}' is a {type(value).__name__} but "
+                            f"{first_where} has the {type(first).__name__} {first!r}: use one kind for every row")
+        number = value if isinstance(value, int) else (int(value) if value.strip().isdigit() else None)
+        if number is not None and number >= MAX_CLASSES:
+            raise DataError(f"{where}: label {value!r} in column '{column}' is beyond {MAX_CLASSES:,} classes "
+                            "(a score or an id in the label column?)")
 
 
 def _infer_label_names(values: list) -> list[str] | None:

@@ -42,7 +42,15 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
 def _delimited_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
     text = "".join(line for _, line in _decoded_lines(path))
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit() (131,072 characters), a stray NUL...
+            raise DataError(f"{path}:{reader.line_num + 1}: not readable as {'CSV' if delimiter == ',' else 'TSV'} "
+                            f"({exc})") from None
         if None in row:
             raise DataError(f"{path}:{reader.line_num}: more fields than the header has")
         yield reader.line_num, row
