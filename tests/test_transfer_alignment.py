@@ -86,10 +86,10 @@ def test_catalogue_tasks_use_the_given_splits_or_cross_validation():
 def test_user_file_end_to_end_and_pair_features(tiny, tmp_path):
     model, tokenizer = tiny
     task = load_transfer_task(write_reviews(tmp_path / "reviews.jsonl", ["pos"] * 8 + ["neg"] * 8))
-    result = evaluate_transfer(model, tokenizer, task, 64, 8, "cpu", folds=4)
+    result = evaluate_transfer(model, tokenizer, task, 64, 8, "cpu", folds=4, protocol="fast")
     assert result["protocol"] == "4-fold cross-validation" and result["train"] == 16
     assert 0 <= result["accuracy"] <= 100
-    suite = transfer_suite(model, tokenizer, [task], 64, 8, "cpu", folds=4)
+    suite = transfer_suite(model, tokenizer, [task], 64, 8, "cpu", folds=4, protocol="fast")
     assert suite["tasks"][task.name] == result and suite["average"] == result["accuracy"]
     assert suite["pooling"] == "mean"
     pairs = TextDataset("pairs", "pair-classification", GOOD, BAD, [0, 1] * 4)

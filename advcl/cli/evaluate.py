@@ -26,6 +26,11 @@ def eval_(
     suite: str = typer.Option(None, "--suite", help="Sentence-embedding suite instead: sts, transfer or alignment."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
     also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
+    protocol: str = typer.Option(
+        "senteval", "--protocol", help="--suite transfer: senteval (C of the logistic regression tuned as SentEval "
+        "tunes it, comparable with published tables) or fast (C = 1, no tuning).",
+        autocompletion=lambda incomplete: [p for p in ("senteval", "fast") if p.startswith(incomplete)],
+    ),
     plot: Path = typer.Option(None, "--plot", help="With --suite alignment: the models on the plane, as FILE.png "
                               "(and its PDF twin), FILE.pdf or FILE.svg; prints where it wrote."),
     checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
@@ -55,7 +60,8 @@ def eval_(
     """Accuracy, macro-F1 and Matthews correlation of a classifier on a dataset; or a sentence-embedding suite.
 
     --suite sts: cosine Spearman x100 on STS12-16 (all setting), STS-B test, SICK-R when present, and the average.
-    --suite transfer: logistic regression on frozen embeddings (10-fold CV where a dataset has no test split).
+    --suite transfer: logistic regression on frozen embeddings (10-fold CV where a dataset has no test split), its C
+    tuned as SentEval tunes it (on the validation split, or by cross-validation on train); --protocol fast fixes C.
     --suite alignment: alignment and uniformity (Wang & Isola 2020) on STS-B validation; --plot draws the plane.
 
     With --robust pgd, also the accuracy under an embedding-space PGD attack at each ε and the mean cosine and
@@ -88,7 +94,7 @@ def eval_(
 
         if data is not None or robust:
             raise BadInput("--suite evaluates sentence embeddings on its own datasets: drop --data/--robust (use --tasks)")
-        run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json)
+        run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json, protocol)
         return
     if data is None:
         raise BadInput("give --data SPLIT (a classification split or file) or --suite sts|transfer|alignment")

@@ -13,13 +13,17 @@ DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
 
 
 def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None, batch_size: int,
-              max_examples: int, plot: Path | None, device: str, as_json: bool) -> None:
+              max_examples: int, plot: Path | None, device: str, as_json: bool, protocol: str = "senteval") -> None:
     from advcl.engine.devices import pick_device
     from advcl.engine.progress import simple_progress, stderr
     from advcl.runs import RunFolder, load_model
 
     if suite not in SUITES:
         raise BadInput(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")
+    from advcl.evaluation.transfer import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise BadInput(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if plot is not None:
         from advcl.evaluation.alignment import PLOT_FORMATS
 
@@ -34,7 +38,7 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
         loaded = load_model(name, checkpoint)
         loaded.model.to(dev)
         with simple_progress(f"{suite}: {name}") as progress:
-            results[name] = _score(suite, prepared, loaded, batch_size, max_examples, dev, progress)
+            results[name] = _score(suite, prepared, loaded, batch_size, max_examples, dev, progress, protocol)
         if RunFolder.is_run(name):  # a sampled suite is kept beside, never over, the whole one
             run = RunFolder(name)
             key = suite if not _sampled(results[name]) else f"{suite}@{max_examples}"
@@ -75,14 +79,16 @@ def _sampled(result: dict) -> bool:
     return any((part.get("sample") or {}).get("seed") is not None for part in parts)
 
 
-def _score(suite: str, prepared, loaded, batch_size: int, max_examples: int, device, progress) -> dict:
+def _score(suite: str, prepared, loaded, batch_size: int, max_examples: int, device, progress,
+           protocol: str) -> dict:
     from advcl.evaluation import alignment, sts, transfer
 
     args = (loaded.model, loaded.tokenizer)
     if suite == "sts":
         return sts.sts_suite(*args, loaded.max_length, batch_size, device, prepared, progress, max_examples)
     if suite == "transfer":
-        return transfer.transfer_suite(*args, prepared, loaded.max_length, batch_size, device, progress=progress)
+        return transfer.transfer_suite(*args, prepared, loaded.max_length, batch_size, device, progress=progress,
+                                       protocol=protocol)
     data, sample = prepared
     return alignment.alignment_uniformity(*args, data, loaded.max_length, batch_size, device,
                                           progress=progress) | {"sample": sample}
@@ -100,4 +106,5 @@ def _print(suite: str, name: str, result: dict) -> None:
     rows = [[task, score[key], describe_sample(score)] for task, score in result["tasks"].items()]
     rows += [[task, f"skipped: {note}", ""] for task, note in result.get("skipped", {}).items()]
     rows.append(["average", result["average"], ""])
-    print_table(f"{suite} — {name} ({result['pooling']} pooling)", ["task", unit, counted], rows)
+    protocol = f", {result['protocol']} protocol" if "protocol" in result else ""
+    print_table(f"{suite} — {name} ({result['pooling']} pooling{protocol})", ["task", unit, counted], rows)
