@@ -5,11 +5,13 @@
     RESOURCES/nltk_data/corpora/stopwords/          from $ADVCL_DATA_DIR/nltk
     RESOURCES/nltk_data/taggers/universal_tagset/   from $ADVCL_DATA_DIR/nltk
     RESOURCES/nltk_data/taggers/averaged_perceptron_tagger_eng/   the pickled tagger, converted to nltk ≥ 3.9's JSON
-    RESOURCES/word_embeddings/paragramcf/           counter-fitted GloVe 6B-50d in TextAttack's layout
+    RESOURCES/word_embeddings/paragramcf/           counter-fitted GloVe 6B-50d in TextAttack's layout, with
+                                                    manifest.json: the SHA-256 of each pickle advcl wrote
     RESOURCES/victims/KEY/model.onnx                 attacked checkpoints exported for onnxruntime (a cache)
 
 While attacking, the folder is TextAttack's cache (``TA_CACHE_DIR``) and the first NLTK data path, so the stock
-recipes find everything there and download nothing. The Universal Sentence Encoder and hub masked LMs have no
+recipes find everything there and download nothing. TextAttack unpickles three of those files; :func:`activate`
+refuses them unless they match the manifest written when they were built (:func:`check_manifest`). The Universal Sentence Encoder and hub masked LMs have no
 offline copy: :mod:`advcl.attacks.standins` replaces them, and every report says so.
 """
 
@@ -40,6 +42,8 @@ PARAGRAMCF = "word_embeddings/paragramcf"
 TAGGER = "nltk_data/taggers/averaged_perceptron_tagger_eng"
 NEIGHBOURS = 100  # columns of nn.npy after the word itself (TextFooler asks for 50)
 SENTENCE_ENCODER = "all-MiniLM-L6-v2"
+PICKLES = ("wordlist.pickle", "mse_dist.p", "cos_sim.p")  # what TextAttack's WordEmbedding loads with pickle
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,7 @@ RESOURCES = (
     Resource("pos-tagger", "NLTK averaged-perceptron POS tagger",
              tuple(f"{TAGGER}/averaged_perceptron_tagger_eng.{p}.json" for p in ("weights", "tagdict", "classes"))),
     Resource("counter-fitted-vectors", "counter-fitted GloVe 6B-50d (TextAttack's paragramcf)",
-             tuple(f"{PARAGRAMCF}/{f}" for f in ("paragram.npy", "wordlist.pickle", "nn.npy", "mse_dist.p",
-                                                  "cos_sim.p", "counterfit.json"))),
+             tuple(f"{PARAGRAMCF}/{f}" for f in ("paragram.npy", "nn.npy", *PICKLES, "counterfit.json", MANIFEST))),
 )
 RESOURCE_NAMES = tuple(r.name for r in RESOURCES) + ("sentence-encoder",)
 
@@ -119,6 +122,7 @@ def activate(folder: Path):
     """
     import nltk
 
+    check_manifest(folder / PARAGRAMCF)
     nltk_data = str(folder / "nltk_data")
     if nltk_data not in nltk.data.path:
         nltk.data.path.insert(0, nltk_data)
@@ -144,6 +148,40 @@ def activate(folder: Path):
     if Path(install.TEXTATTACK_CACHE_DIR) != folder:
         raise BadInput(f"TextAttack was already set up with resources in {install.TEXTATTACK_CACHE_DIR}, not {folder}")
     return textattack
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the SHA-256 of each pickle in ``folder`` (at build time, before the folder is moved into place)."""
+    hashes = {name: _sha256(folder / name) for name in PICKLES}
+    (folder / MANIFEST).write_text(json.dumps({"sha256": hashes}, indent=2) + "\n")
+
+
+def check_manifest(folder: Path) -> None:
+    """Refuse pickles in ``folder`` that advcl did not build: each must match the manifest's SHA-256, checked
+    before TextAttack can unpickle any of them. A folder without any of them (stopwords only) passes."""
+    present = [name for name in PICKLES if (folder / name).exists()]
+    if not present:
+        return
+    rebuild = "rebuild them: advcl resources build --only counter-fitted-vectors --force"
+    try:
+        recorded = json.loads((folder / MANIFEST).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BadInput(f"{folder / MANIFEST} is missing or unreadable, so the pickles beside it are not "
+                       f"loaded; {rebuild}") from None
+    for name in present:
+        if not isinstance(recorded, dict) or recorded.get(name) != _sha256(folder / name):
+            raise BadInput(f"{folder / name} does not match the hash advcl recorded when it built it "
+                           f"({folder / MANIFEST}), so it is not unpickled; {rebuild}")
 
 
 # Building ---------------------------------------------------------------------------------------------------
@@ -307,5 +345,6 @@ def build_counter_fitted(lexical: Path, target: Path, log: Callable[[str], None]
               "method": "counter-fitting (Mrkšić et al. 2016)", **stats,
               "simlex999": {"pairs": pairs, "glove": round(before, 4), "counter_fitted": round(after, 4)}}
     (staging / "counterfit.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_manifest(staging)
     _replace_folder(staging, target)
     return f"built (SimLex-999 {before:.3f} -> {after:.3f})"
