@@ -162,6 +162,17 @@ class RunFolder:
         return latest
 
 
+def refuse_run_folder(output: Path, option: str = "--output") -> None:
+    """A command writing ``output`` never writes over a run folder, or into one (an output named ``model`` there
+    would replace the run's model/): refuse, in one line, an ``output`` that is or lies inside a run folder."""
+    target = output.resolve()
+    inside = next((p for p in (target, *target.parents) if (p / "config.toml").is_file()), None)
+    if inside is not None:
+        where = "" if inside == target else "inside "
+        raise BadInput(f"{option} {output} is {where}the run folder {inside}, which only train writes; "
+                       "choose another folder")
+
+
 @dataclass
 class LoadedModel:
     model: EncoderClassifier

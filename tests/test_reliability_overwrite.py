@@ -189,3 +189,12 @@ def test_export_overwrite_replaces_an_earlier_export(capsys, workspace):
     assert {k: v for k, v in after.items() if not k.startswith("exported")} == {
         k: v for k, v in before.items() if not k.startswith("exported")}
     assert (out / "config.json").is_file()
+
+
+@pytest.mark.parametrize("target", ["runs/other", "runs/other/plots"])
+def test_report_never_writes_into_a_run_folder(capsys, workspace, target):
+    root, _ = workspace
+    before = listing(root)
+    code, err = advcl(capsys, "report", str(root / "runs/tiny"), "--output", str(root / target), "--overwrite")
+    assert code == 2 and "run folder" in one_line(err)
+    assert listing(root) == before

@@ -15,15 +15,12 @@ def check_export_target(source: Path, output: Path, overwrite: bool) -> None:
     """Refuse an --output that would write over a run folder, over the model being exported or a folder holding
     it, or (with --overwrite) over a folder that is not an earlier export: --overwrite replaces an export only."""
     from advcl.errors import BadInput
-    from advcl.runs import RunFolder
+    from advcl.runs import refuse_run_folder
 
     target, origin = output.resolve(), source.resolve()
     if target == origin or origin.is_relative_to(target):
         raise BadInput(f"--output {output} holds the model being exported ({source}); choose another folder")
-    inside = next((p for p in (target, *target.parents) if RunFolder(p).config.is_file()), None)
-    if inside is not None:
-        raise BadInput(f"--output {output} is {'' if inside == target else 'inside '}the run folder {inside}, "
-                       "which export never writes over; choose another folder")
+    refuse_run_folder(output)
     replaced = output.is_file() or (output.is_dir() and any(output.iterdir()))
     if replaced and overwrite and not any((output / marker).is_file() for marker in EXPORT_MARKERS):
         raise BadInput(f"--overwrite replaces only an earlier export (a folder with {' or '.join(EXPORT_MARKERS)}); "

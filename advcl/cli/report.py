@@ -30,7 +30,9 @@ def report(
     Runs that differ only in their seed are drawn as their mean with ± one standard deviation.
     """
     from advcl.report import build_report
+    from advcl.runs import refuse_run_folder
 
+    refuse_run_folder(output)  # its report.json would replace the run's
     result = build_report(runs, output, trials, seed, overwrite)
     if as_json:
         print_json(result)
