@@ -21,6 +21,7 @@ from advcl.engine.progress import stderr
 from advcl.engine.trainer import Trainer
 from advcl.engine.validation import make_validator
 from advcl.errors import BadInput
+from advcl.interrupts import raising_keyboard_interrupt
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 from advcl.modeling.loading import load_classifier
 from advcl.objectives.base import create
@@ -110,8 +111,11 @@ def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
     barrier()  # every process has looked before the first one creates anything
     if exists:
         run.check_replaceable(overwrite)
-    try:  # --overwrite: the previous run is renamed aside when the new one is written, deleted once it can start
-        trainer = _build(recipe, run, True, device, topology)
+    # --overwrite: the previous run is renamed aside when the new one is written, deleted once it can start, and
+    # put back on any failure before that, Ctrl-C included (which here raises instead of ending the process)
+    try:
+        with raising_keyboard_interrupt():
+            trainer = _build(recipe, run, True, device, topology)
     except BaseException:
         run.restore_replaced()
         raise
