@@ -48,6 +48,12 @@ def assert_grads_to_float32(actual: dict, expected: dict, rtol: float = 1e-5):
         assert torch.allclose(actual[name], expected[name], rtol=rtol, atol=rtol * scale + 1e-12), name
 
 
+def close_to_scale(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-5) -> bool:
+    """Equal up to ``rtol`` of each entry or of the largest entry (float32 rounding upstream)."""
+    expected = expected.to(actual.dtype)
+    return torch.allclose(actual, expected, rtol=rtol, atol=rtol * float(expected.abs().max()) + 1e-12)
+
+
 class RngAtForwards:
     """Torch's RNG state just before and just after each forward of an encoder: a reference replays the dropout
     masks of forward i by restoring ``before[i]``."""

@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="run only these mutants (repeatable)")
     parser.add_argument("--match", default="", help="run only mutants whose name contains this text")
+    parser.add_argument("--file", default="", help="run only mutants of files whose path contains this text")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant; past it, killed")
     parser.add_argument("--logs", type=Path, help="keep each mutant's pytest output in this folder")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run of the tests on unmutated code")
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"mutation: no mutant named {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    selected = [m for m in mutants if (not args.only or m.name in args.only) and args.match in m.name]
+    selected = [m for m in mutants if (not args.only or m.name in args.only) and args.match in m.name and args.file in m.file]
     started = time.monotonic()
     preload()
     with tempfile.TemporaryDirectory(prefix="advcl-mutation-") as tmp:
