@@ -91,7 +91,10 @@ def names_key(message: str, dotted: str) -> bool:
     return any(f"'{'.'.join(parts[:n])}" in message for n in range(len(parts), 0, -1))
 
 
-def assert_refused(data: dict, dotted: str) -> None:
+def assert_refused(table: dict, dotted: str, value) -> None:
+    """``table`` with ``dotted`` set to ``value`` is refused in one line naming the key (``table`` is not changed)."""
+    data = copy.deepcopy(table)
+    set_key(data, dotted, value)
     with pytest.raises(RecipeError) as refused:
         load_recipe(None, data=data)
     message = str(refused.value)
@@ -127,9 +130,7 @@ def test_an_unknown_key_is_refused_naming_it(recipe, data):
 def test_a_value_of_the_wrong_type_is_refused_naming_it(recipe, data):
     path, table = recipe
     dotted, value = data.draw(st.sampled_from(leaves(table)))
-    mutated = copy.deepcopy(table)
-    set_key(mutated, dotted, wrong_type(value))
-    assert_refused(mutated, dotted)
+    assert_refused(table, dotted, wrong_type(value))
 
 
 @SETTINGS
@@ -138,9 +139,7 @@ def test_nan_and_inf_are_refused_naming_the_key(recipe, data, bad):
     path, table = recipe
     numbers = [(k, v) for k, v in leaves(table) if isinstance(v, (int, float)) and not isinstance(v, bool)]
     dotted, _ = data.draw(st.sampled_from(numbers or [("train.lr", 0)]))
-    mutated = copy.deepcopy(table)
-    set_key(mutated, dotted, bad)
-    assert_refused(mutated, dotted)
+    assert_refused(table, dotted, bad)
 
 
 @SETTINGS
@@ -148,9 +147,7 @@ def test_nan_and_inf_are_refused_naming_the_key(recipe, data, bad):
 def test_out_of_range_values_and_bad_names_are_refused(recipe, mutation):
     path, table = recipe
     dotted, value = mutation
-    mutated = copy.deepcopy(table)
-    set_key(mutated, dotted, value)
-    assert_refused(mutated, dotted)
+    assert_refused(table, dotted, value)
 
 
 @SETTINGS
@@ -172,5 +169,4 @@ def test_a_dropped_key_is_accepted_or_refused_in_one_line(recipe, data):
 def test_loss_options_have_ranges(loss_key, value):
     assert len(RECIPES) >= 15
     table = read_toml(next(p for p in RECIPES if p.name == "vanilla_sst2.toml"))
-    set_key(table, loss_key, value)
-    assert_refused(table, loss_key)
+    assert_refused(table, loss_key, value)
