@@ -63,7 +63,7 @@ def test_shipped_recipes_use_the_plugins_by_name(site, recipe, unknown):
 
 
 def test_a_tiny_run_trains_with_the_plugin_objective_and_exports_without_its_head(site, tmp_path, tiny_model_dir):
-    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, model={"pooling": "mean"},
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, model={"pooling": "mean", "mixed_readout": True},  # hf export
                                data={"max_train_examples": 32, "max_eval_examples": 32},
                                train={"epochs": 1, "eval_every": 0, "save_every": 0},
                                objective={"name": "supcon", "weight": 0.5, "projection_dim": 8})
