@@ -71,3 +71,17 @@ class RngAtForwards:
     def __exit__(self, *exc):
         for handle in self.handles:
             handle.remove()
+
+
+def wide_classifier(seed: int = 0, num_labels: int = 2, dropout: float = 0.0):
+    """The tiny BERT initialised wide (std 0.3): its predictions differ from one text to the next (at the default
+    0.02 every text gets nearly the same logits, and terms such as KL(p‖q) and KL(q‖p) then agree to rounding)."""
+    from transformers import BertForSequenceClassification
+
+    from advcl.modeling.encoder import EncoderClassifier
+    from tiny_models import tiny_bert_config
+
+    torch.manual_seed(seed)
+    config = tiny_bert_config(num_labels=num_labels, initializer_range=0.3, hidden_dropout_prob=dropout,
+                              attention_probs_dropout_prob=dropout)
+    return EncoderClassifier(BertForSequenceClassification(config))
