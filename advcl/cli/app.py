@@ -10,6 +10,9 @@ from rich.console import Console
 from typer.core import TyperOption
 from rich.table import Table
 
+from advcl.completion import install_bash_wordbreaks
+
+install_bash_wordbreaks()  # bash splits `--set key=value` and `--data name:split` at = and :
 app = typer.Typer(
     name="advcl",
     help="Contrastive adversarial training for Transformer text encoders.\n\n"

@@ -5,10 +5,12 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+from advcl.completion import choices, component_names, data_specs
 
 # Options shared with `advcl perturb` (advcl/cli/perturb.py).
 ATTACK_OPTION = typer.Option(..., "--attack", "-a", help="textfooler, pwws, textbugger, deepwordbug, bae, bert-attack, "
-                             "pruthi, iga, or an attack a plugin registers (`advcl plugins`).")
+                             "pruthi, iga, or an attack a plugin registers (`advcl plugins`).",
+                             autocompletion=component_names("attack"))
 MODEL_OPTION = typer.Option(..., "--model", "-m", help="Run folder or Hugging Face classifier folder.")
 SEED_OPTION = typer.Option(0, help="Seed of the sample and of each example's attack.")
 QUERY_BUDGET_OPTION = typer.Option(0, "--query-budget", min=0, help="Model queries per example (0 = unlimited).")
@@ -19,9 +21,11 @@ MLM_OPTION = typer.Option("", "--mlm", help="An mlm run folder (recipes/mlm_head
                                              "Hugging Face masked-LM folder, for bae and bert-attack.")
 SHARD_OPTION = typer.Option(None, "--shard", help="Attack only shard K of N of the sample (K/N, like 2/8).")
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Discard the folder's earlier results instead of resuming.")
-CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.")
-DEVICE_OPTION = typer.Option("auto", help="auto, cpu or cuda.")
-RUNTIME_OPTION = typer.Option("auto", help="What runs the victim: onnx (onnxruntime, CPU; about twice as fast), "
+CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.",
+                                 autocompletion=choices("best", "last"))
+DEVICE_OPTION = typer.Option("auto", help="auto, cpu or cuda.", autocompletion=choices("auto", "cpu", "cuda"))
+RUNTIME_OPTION = typer.Option("auto", autocompletion=choices("auto", "onnx", "torch"),
+                              help="What runs the victim: onnx (onnxruntime, CPU; about twice as fast), "
                               "torch, or auto (onnx where installed, on CPU).")
 
 
@@ -48,7 +52,7 @@ def attack(
     attack: str = ATTACK_OPTION,
     model: str = typer.Option(..., "--model", "-m", help="Run folder or Hugging Face classifier folder; for an STS "
                               "split, any encoder (also a sentence-transformers folder or name)."),
-    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:test) or a labelled data file; an "
+    data: str = typer.Option(..., "--data", "-d", autocompletion=data_specs, help="Catalogue split (sst2:test) or a labelled data file; an "
                              "STS split (stsb:test, sts12:test) runs AdvSTS."),
     num_examples: int = typer.Option(1000, "--num-examples", "-n", min=0,
                                      help="Attack a seeded random sample of this size (0 = all)."),

@@ -5,7 +5,8 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
-from advcl.completion import component_names
+from advcl.cli.attack import CHECKPOINT_OPTION, DEVICE_OPTION
+from advcl.completion import choices, data_specs, robust_perturbers
 
 
 @app.command(
@@ -22,18 +23,20 @@ from advcl.completion import component_names
 )
 def eval_(
     model: str = typer.Option(..., "--model", "-m", help="Run folder, Hugging Face model folder, or hub name."),
-    data: str = typer.Option(None, "--data", "-d", help="Catalogue split (sst2:validation) or a data file."),
-    suite: str = typer.Option(None, "--suite", help="Sentence-embedding suite instead: sts, transfer or alignment."),
+    data: str = typer.Option(None, "--data", "-d", help="Catalogue split (sst2:validation) or a data file.",
+                             autocompletion=data_specs),
+    suite: str = typer.Option(None, "--suite", help="Sentence-embedding suite instead: sts, transfer or alignment.",
+                              autocompletion=choices("sts", "transfer", "alignment")),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
     also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
     protocol: str = typer.Option(
         "senteval", "--protocol", help="--suite transfer: senteval (C of the logistic regression tuned as SentEval "
         "tunes it, comparable with published tables) or fast (C = 1, no tuning).",
-        autocompletion=lambda incomplete: [p for p in ("senteval", "fast") if p.startswith(incomplete)],
+        autocompletion=choices("senteval", "fast"),
     ),
     plot: Path = typer.Option(None, "--plot", help="With --suite alignment: the models on the plane, as FILE.png "
                               "(and its PDF twin), FILE.pdf or FILE.svg; prints where it wrote."),
-    checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
+    checkpoint: str = CHECKPOINT_OPTION,
     batch_size: int = typer.Option(128, min=1, help="Examples per forward pass."),
     max_examples: int = typer.Option(
         0, min=0, help="Evaluate a seeded random subset of this size (0 = all); a run folder keeps it as DATA@N, "
@@ -42,15 +45,16 @@ def eval_(
     text_column: str = typer.Option("text", help="Text column of a data file."),
     text_pair_column: str = typer.Option("", help="Second text column of a data file (pair tasks)."),
     label_column: str = typer.Option("label", help="Label column of a data file."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = DEVICE_OPTION,
     robust: str = typer.Option(
         "", "--robust", help="Also attack the input embeddings with this perturber (pgd) and report robustness.",
-        autocompletion=component_names("perturber"),
+        autocompletion=robust_perturbers,
     ),
     eps: str = typer.Option(None, "--eps", help="Comma-separated attack radii ε [default: 0.02,0.075,0.1]."),
     steps: int = typer.Option(None, "--steps", help="Attack steps K [default: 10]."),
     step_size: float = typer.Option(None, "--step-size", help="Attack step size α [default: 2.5·ε/K]."),
-    norm: str = typer.Option(None, "--norm", help="Attack ball: l2 (per sentence) or linf [default: l2]."),
+    norm: str = typer.Option(None, "--norm", help="Attack ball: l2 (per sentence) or linf [default: l2].",
+                             autocompletion=choices("l2", "linf")),
     predictions: Path = typer.Option(
         None, "--predictions", help="Write each example's text, label and prediction here (.jsonl) "
         "[default for a run folder: RUN/predictions/DATA.jsonl]."

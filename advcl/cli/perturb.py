@@ -20,7 +20,7 @@ from advcl.cli.attack import (
     SEED_OPTION,
     SHARD_OPTION,
 )
-from advcl.completion import component_names
+from advcl.completion import choices, component_names, data_specs
 
 
 EMBEDDING_SPACE_DEFAULTS = {"perturber": "pgd", "eps": 0.075}
@@ -44,12 +44,14 @@ def _in_panel(option, panel: str):
     "--output pgd/",
 )
 def perturb(
-    attack: str = typer.Option("", "--attack", "-a", help=ATTACK_OPTION.help, rich_help_panel=TEXT_PANEL),
+    attack: str = typer.Option("", "--attack", "-a", help=ATTACK_OPTION.help, rich_help_panel=TEXT_PANEL,
+                               autocompletion=component_names("attack")),
     model: str = MODEL_OPTION,
-    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:train) or a labelled data file."),
+    data: str = typer.Option(..., "--data", "-d", help="Catalogue split (sst2:train) or a labelled data file.",
+                             autocompletion=data_specs),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder: OUTPUT/SPLIT.jsonl + meta.json "
                                 "(--space embedding: OUTPUT/SPLIT.embedding.safetensors + .jsonl)."),
-    space: str = typer.Option("text", "--space", help="text: attack the text with --attack, write an adversarial "
+    space: str = typer.Option("text", "--space", autocompletion=choices("text", "embedding"), help="text: attack the text with --attack, write an adversarial "
                               "dataset; embedding: attack the input embeddings with --perturber, write δ per example."),
     num_examples: int = typer.Option(0, "--num-examples", "-n", min=0,
                                      help="Perturb a seeded random sample of this size (0 = all)."),
@@ -67,7 +69,8 @@ def perturb(
                               rich_help_panel=EMBEDDING_PANEL),
     step_size: float = typer.Option(None, "--step-size", help="Step α [default: 2.5·ε/steps].",
                                     rich_help_panel=EMBEDDING_PANEL),
-    norm: str = typer.Option(None, "--norm", help="l2 or linf [default: l2].", rich_help_panel=EMBEDDING_PANEL),
+    norm: str = typer.Option(None, "--norm", help="l2 or linf [default: l2].", rich_help_panel=EMBEDDING_PANEL,
+                             autocompletion=choices("l2", "linf")),
     overwrite: bool = OVERWRITE_OPTION,
     checkpoint: str = CHECKPOINT_OPTION,
     device: str = DEVICE_OPTION,
