@@ -142,13 +142,47 @@ def attack_rows(runs: list[RunSummary]) -> list[dict]:
     return rows
 
 
+def _kind_of_folder(path: Path) -> str:
+    """What a folder that is not a run folder looks like, for the note that skips it."""
+    if (path / "meta.json").is_file():
+        return "a dataset folder (advcl perturb --output writes these)"
+    if any(child.is_dir() and (child / "meta.json").is_file() for child in path.iterdir()):
+        return "a folder of datasets (advcl perturb --output writes these)"
+    return "not a run folder (no config.toml and model/ in it)"
+
+
+def run_folders(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """The run folders among ``paths`` (in order) and, for each other existing folder, why it was skipped, so that
+    ``advcl report runs/*`` works beside the dataset folders ``advcl perturb --output runs/adv/...`` writes.
+    A path that does not exist, a file, or a list with no run folder at all is bad input."""
+    kept, skipped = [], {}
+    for path in paths:
+        if RunFolder.is_run(path):
+            kept.append(path)
+        elif not path.exists():
+            raise BadInput(f"{path} does not exist")
+        elif not path.is_dir():
+            raise BadInput(f"{path} is not a run folder (a file)")
+        elif (path / "checkpoints").is_dir() or (path / "config.toml").is_file():
+            RunSummary.read(path, path.name)  # a damaged run folder: say what is missing, do not skip it
+        else:
+            skipped[str(path)] = _kind_of_folder(path)
+    if not kept:
+        if len(paths) == 1:
+            raise BadInput(f"{paths[0]} is not a run folder (no config.toml and model/ in it)")
+        raise BadInput(f"none of the {len(paths)} folders is a run folder (each needs config.toml and model/)")
+    return kept, skipped
+
+
 def build_report(paths: list[Path], output: Path, trials: int = DEFAULT_TRIALS, seed: int = 0,
                  overwrite: bool = False) -> dict:
     """Read the runs, test significance, draw the plots and write report.md and report.json into ``output``."""
     if output.is_file() or (output.is_dir() and any(output.iterdir()) and not overwrite):
         raise BadInput(f"output {output} already exists (pass --overwrite to replace its report)")
+    paths, skipped = run_folders(paths)
     runs = [RunSummary.read(path, label) for path, label in zip(paths, _labels(paths))]
     result = {
+        "skipped": skipped,
         "runs": [s.overview() for s in runs],
         "significance": [row for other in runs[1:] for row in compare(runs[0], other, trials, seed)],
         "robustness": robustness_rows(runs),
@@ -189,8 +223,10 @@ def _table(columns: list[str], keys: list[str], rows: list[dict]) -> str:
 
 
 def markdown(result: dict) -> str:
+    skipped = [f"Skipped (not run folders): {', '.join(f'`{k}` ({v})' for k, v in result['skipped'].items())}.", ""]
     parts = ["# advcl report", "", "## Runs", "",
              "Clean metrics are the last validation of each run (report.json's `last_validation`).", "",
+             *(skipped if result.get("skipped") else []),
              _table(["run", "objective", "status", "steps", "train s", "selected on", "best", "accuracy", "macro-F1",
                      "MCC"],
                     ["run", "objective", "status", "steps", "train_seconds", "select_metric", "best_metric",

@@ -16,7 +16,8 @@ from advcl.engine.progress import stderr
     "  advcl report runs/* --output reports/all --overwrite --json | jq '.significance'"
 )
 def report(
-    runs: list[Path] = typer.Argument(..., help="Run folders; the first is the baseline of the significance tests."),
+    runs: list[Path] = typer.Argument(..., help="Run folders; the first is the baseline of the significance tests. "
+                                      "Other folders among them (advcl perturb's datasets) are skipped with a note."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for report.md, report.json and the plots (PNG, and PDF for papers)."),
     trials: int = typer.Option(10_000, min=100, help="Shuffles of the randomisation test (macro-F1, MCC)."),
     seed: int = typer.Option(0, help="Seed of the randomisation test."),
@@ -34,6 +35,10 @@ def report(
 
     refuse_run_folder(output)  # its report.json would replace the run's
     result = build_report(runs, output, trials, seed, overwrite)
+    for path, why in result["skipped"].items():
+        stderr.print(f"note: skipped {path}: {why}", highlight=False, soft_wrap=True)
+    if result["skipped"]:
+        stderr.print(f"note: the baseline is {result['runs'][0]['run']}", highlight=False, soft_wrap=True)
     if as_json:
         print_json(result)
         return
