@@ -128,7 +128,16 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     A catalogue split takes its text and label fields from the catalogue layout; of ``columns`` it uses only
     whether to read the adversarial texts (``adv_text`` set), which it reads from ``adv_text`` / ``adv_text_pair``,
     and whether to read their attack statuses (``adv_status`` set), from ``status``.
+
+    After the catalogue, a hub dataset (``hf:PATH[:CONFIG]:SPLIT``), a ``datasets.save_to_disk`` folder or a
+    JSON-array file is read through :mod:`advcl.data.hf_datasets`.
     """
+    if meta_for(spec.partition(":")[0]) is None:  # the offline catalogue first
+        from advcl.data.hf_datasets import load_hf_data, resolve_spec
+
+        source = resolve_spec(spec)
+        if source is not None:
+            return load_hf_data(source, columns, label_names)
     if is_file_spec(spec):
         path = Path(spec)
         columns = columns or Columns()
