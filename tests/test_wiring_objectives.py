@@ -164,6 +164,19 @@ def test_cat_projection_is_w2_relu_w1_h_without_biases_into_300_dimensions():
     assert torch.allclose(objective.head(h), torch.relu(h @ params[0].T) @ params[1].T)
 
 
+def test_cat_at_x_with_l2_steps_eps_along_each_examples_unit_gradient_of_the_lookups():
+    model = dropout_free_classifier().double()
+    objective = make_objective("cat", model, target="inputs_embeds", norm="l2", eps=0.3).double()
+    with watch_encoder(model) as log:
+        run_step(objective, BATCH, model)
+    ids, mask = BATCH["input_ids"], BATCH["attention_mask"]
+    lookups = model.word_embeddings(ids)
+    logits = model(inputs_embeds=lookups, attention_mask=mask).logits
+    (g,) = torch.autograd.grad(F.cross_entropy(logits, BATCH["labels"]), lookups)
+    g = g * mask.unsqueeze(-1)
+    assert torch.allclose(log.embeds[1] - log.embeds[0], 0.3 * g / g.flatten(1).norm(dim=1).view(-1, 1, 1))
+
+
 def test_scal_projection_is_tanh_of_an_affine_map():
     model = dropout_free_classifier().double()
     objective = make_objective("scal", model).double()
@@ -172,6 +185,20 @@ def test_scal_projection_is_tanh_of_an_affine_map():
 
 
 # -- CARL ----------------------------------------------------------------------------------------------------
+
+def test_freelb_starts_from_uniform_noise_of_gamma_over_root_l_d():
+    model = dropout_free_classifier().double()
+    objective = make_objective("freelb", model, freelb={"init_mag": 0.5, "step_size": 0.02, "steps": 2})
+    torch.manual_seed(4)
+    with watch_encoder(model) as log:
+        run_step(objective, BATCH, model)
+    torch.manual_seed(4)
+    mask = BATCH["attention_mask"]
+    lookups = model.word_embeddings(BATCH["input_ids"]).detach()
+    scale = 0.5 / (mask.sum(1) * 32).double().sqrt().view(-1, 1, 1)
+    expected = torch.empty_like(lookups).uniform_(-1, 1) * mask.unsqueeze(-1) * scale
+    assert torch.allclose(log.embeds[0] - lookups, expected)
+
 
 def carl_data():
     from objective_helpers import tiny_dataset
