@@ -1,0 +1,123 @@
+"""``advcl grid run`` and ``advcl grid report``: an experiment (recipes × overrides × seeds, and the evaluations
+of every finished run) as one TOML file (advcl.grid)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from advcl.cli.app import JSON_OPTION, app, print_json
+
+grid_app = typer.Typer(
+    help="Experiments as one file: recipes × overrides × seeds, evaluated and aggregated (docs/results/*.toml).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(grid_app, name="grid")
+
+GRID_ARGUMENT = typer.Argument(..., help="The grid file (TOML).", exists=False)
+
+
+@grid_app.command(
+    "run",
+    epilog="Examples:\n\n"
+    "  advcl grid run docs/results/sst2_supervised.toml --dry-run\n\n"
+    "  advcl grid run docs/results/sst2_supervised.toml --workers 2\n\n"
+    "  advcl grid run docs/results/sst2_supervised.toml --executor slurm --partition gpu --gpus 1 --time 240",
+)
+def run(
+    grid_file: Path = GRID_ARGUMENT,
+    workers: int = typer.Option(1, "--workers", "-w", help="Jobs at once (local executor)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Threads per worker [default: the cores / --workers]."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes here) or slurm (submitit)."),
+    partition: str = typer.Option(None, "--partition", help="SLURM partition [default: the grid's [slurm] table]."),
+    time_min: int = typer.Option(None, "--time", min=1, help="SLURM time limit per job, minutes."),
+    gpus: int = typer.Option(None, "--gpus", min=0, help="GPUs per SLURM job."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List every job, its steps and evaluations; run nothing."),
+    as_json: bool = JSON_OPTION,
+):
+    """Train every run of the grid and evaluate every finished run and model; finished work is skipped and
+    interrupted runs resume. Exit 0 when every job succeeded, 1 when some failed (each named, with its log)."""
+    import dataclasses
+
+    from advcl.errors import BadInput, RunFailed
+    from advcl.grid.local import View, run_local, thread_count
+    from advcl.grid.spec import load_grid
+    from advcl.grid.steps import pending_steps
+
+    if executor not in ("local", "slurm"):
+        raise BadInput(f"--executor must be local or slurm, got {executor!r}")
+    grid = load_grid(grid_file)
+    threads = thread_count(workers if executor == "local" else 1, threads)
+    if dry_run:
+        listing = [{"job": j.name, "kind": j.kind, "setting": j.setting, "seed": j.seed, "needs": j.needs,
+                    "steps": [{"step": s.label, "command": "advcl " + " ".join(s.args)}
+                              for s in pending_steps(grid, j)]} for j in grid.jobs]
+        if as_json:
+            print_json(listing)
+            return
+        for job in listing:
+            seed = f", seed {job['seed']}" if job["seed"] is not None else ""
+            needs = f", after {', '.join(job['needs'])}" if job["needs"] else ""
+            print(f"{job['job']} ({job['kind']} of {job['setting']}{seed}{needs})"
+                  + ("" if job["steps"] else ": nothing left to do"))
+            for step in job["steps"]:
+                print(f"  {step['step']}: {step['command']}")
+        runs = sum(j.kind == "run" for j in grid.jobs)
+        evaluations = sum(len(j.evaluations) for j in grid.jobs)
+        print(f"{len(grid.jobs)} jobs: {runs} runs, {evaluations} evaluations; "
+              f"{sum(1 for j in listing if j['steps'])} with work left")
+        return
+    grid.output_dir.mkdir(parents=True, exist_ok=True)
+    with View(len(grid.jobs)).shown() as view:
+        if executor == "local":
+            queue = run_local(grid, grid.jobs, workers, threads, view)
+        else:
+            from advcl.grid.slurm import run_slurm
+
+            overrides = {"partition": partition, "time_min": time_min, "gpus": gpus}
+            settings = dataclasses.replace(grid.spec.slurm, **{k: v for k, v in overrides.items() if v is not None})
+            queue = run_slurm(grid, grid.jobs, threads, view, settings)
+    if as_json:
+        print_json({"done": sorted(queue.done), "failed": queue.failed})
+    if queue.failed:
+        names = ", ".join(sorted(queue.failed))
+        raise RunFailed(f"{len(queue.failed)} of {len(grid.jobs)} jobs failed ({names}); why: "
+                        f"{grid.state_dir}/JOB/failed.json; run the grid again to retry them")
+
+
+@grid_app.command(
+    "report",
+    epilog="Examples:\n\n"
+    "  advcl grid report docs/results/sst2_supervised.toml\n\n"
+    "  advcl grid report docs/results/sst2_supervised.toml --output paper/tables --seed-test wilcoxon",
+)
+def report(
+    grid_file: Path = GRID_ARGUMENT,
+    output: Path = typer.Option(None, "--output", "-o", help="Report folder [default: OUTPUT_DIR/_grid/report]."),
+    seed_test: str = typer.Option("t", "--seed-test", help="Test over seeds: t (paired t) or wilcoxon."),
+    trials: int = typer.Option(10_000, min=1, help="Shuffles of the randomisation test."),
+    as_json: bool = JSON_OPTION,
+):
+    """One table per evaluation: mean ± sample s.d. over seeds, n, and tests against the baseline (McNemar and
+    randomisation on the per-example predictions, paired t or Wilcoxon over seeds); robust accuracy against ε
+    as PNG, PDF and SVG. Writes report.md and report.json; cells with unfinished runs say so."""
+    from advcl.engine.progress import stderr
+    from advcl.errors import BadInput
+    from advcl.grid.report import write_report
+    from advcl.grid.spec import load_grid
+    from advcl.runs import refuse_run_folder
+
+    if seed_test not in ("t", "wilcoxon"):
+        raise BadInput(f"--seed-test must be t or wilcoxon, got {seed_test!r}")
+    grid = load_grid(grid_file, check_recipes=False)
+    output = output or grid.state_dir / "report"
+    refuse_run_folder(output)
+    result = write_report(grid, output, seed_test, trials)
+    if as_json:
+        print_json(result)
+        return
+    print((output / "report.md").read_text(encoding="utf-8"), end="")
+    stderr.print(f"wrote {output / 'report.md'}, {output / 'report.json'}"
+                 + "".join(f", {output / p}" for p in result["plots"]), soft_wrap=True, highlight=False)

@@ -1,0 +1,162 @@
+"""The numbers of ``advcl grid report``: per evaluation and setting, mean ± sample standard deviation over the
+seeds that finished, and tests against the baseline setting.
+
+- Over seeds: the paired t-test (Student 1908; ``t = mean(d) / (s_d / √n)`` on the per-seed differences
+  ``d`` = setting − baseline at the same seed, n − 1 degrees of freedom, two-sided) or the Wilcoxon signed-rank
+  test (Wilcoxon 1945), through scipy. A baseline with one result (an untouched model) is paired with each seed.
+- Per example (clean evaluations, whose per-example predictions are kept): McNemar's test for accuracy and
+  approximate randomisation for macro-F1 and MCC between each seed and the baseline's same seed, with
+  ``advcl report``'s code (advcl.evaluation.significance, advcl.evaluation.predictions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advcl.grid.spec import Evaluation, Grid, Job
+from advcl.grid.steps import result_path
+
+PERCENT_KINDS = ("clean", "robust")  # results in [0, 1], shown × 100; suites and attacks report their own scale
+RANDOMISED = ("macro_f1", "mcc")
+
+
+def metrics_of(evaluation: Evaluation, result: dict) -> dict[str, float]:
+    """The numbers of one evaluation's result (its ``--json`` output), in table order."""
+    if evaluation.kind == "clean":
+        return {m: result[m] for m in ("accuracy", "macro_f1", "mcc")}
+    if evaluation.kind == "robust":
+        attacked = result["robustness"]
+        return {"clean": attacked["clean_accuracy"]} | {f"ε={r['eps']:g}": r["accuracy"] for r in attacked["results"]}
+    if evaluation.kind == "suite":
+        key = "spearman" if evaluation.suite == "sts" else "accuracy"
+        return {task.split(":")[0]: score[key] for task, score in result["tasks"].items()} | {"average": result["average"]}
+    return {k: v for k, v in result["summary"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def spread(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n − 1; None for a single value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def seed_test(ours: list[float], theirs: list[float], test: str) -> float | None:
+    """Two-sided p of the paired test over seeds; None when it is undefined (under 2 pairs, no variation)."""
+    from scipy import stats
+
+    differences = [a - b for a, b in zip(ours, theirs)]
+    if len(differences) < 2 or all(d == differences[0] for d in differences):
+        return None
+    if test == "wilcoxon":
+        p = stats.wilcoxon(differences).pvalue
+    else:
+        p = stats.ttest_rel(ours, theirs).pvalue
+    return None if math.isnan(p) else float(p)
+
+
+def example_tests(baseline: Path, other: Path, trials: int, seed: int) -> dict:
+    """McNemar (accuracy) and randomisation (macro-F1, MCC) p-values on two prediction files of the same examples."""
+    from advcl.evaluation.predictions import pair_predictions
+    from advcl.evaluation.significance import mcnemar, randomisation_test
+
+    paired = pair_predictions(baseline, other)
+    tests = {"examples": len(paired.labels),
+             "mcnemar_p": mcnemar(paired.a == paired.labels, paired.b == paired.labels)["p_value"]}
+    shuffled = randomisation_test(paired.labels, paired.a, paired.b, paired.num_classes, RANDOMISED, trials, seed)
+    return tests | {f"{m}_p": shuffled[m]["p_value"] for m in RANDOMISED}
+
+
+@dataclass
+class Cell:
+    """One setting's results on one evaluation."""
+
+    setting: str
+    runs: list[str]
+    values: dict[str, dict] = field(default_factory=dict)  # metric -> {seed or job name: value}
+    predictions: dict = field(default_factory=dict)  # seed (or None) -> predictions file
+    examples: int | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+def read_cell(grid: Grid, evaluation: Evaluation, setting: str, jobs: list[Job]) -> Cell:
+    cell = Cell(setting, [j.name for j in jobs])
+    for job in jobs:
+        path = result_path(grid, job, evaluation)
+        if not path.is_file():
+            cell.missing.append(job.name)
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        for metric, value in metrics_of(evaluation, result).items():
+            cell.values.setdefault(metric, {})[job.seed] = value
+        if result.get("predictions"):
+            cell.predictions[job.seed] = Path(result["predictions"])
+        cell.examples = (result.get("robustness") or {}).get("examples") or _examples(result) or cell.examples
+    return cell
+
+
+def _examples(result: dict) -> int | None:
+    sample = result.get("sample") or result.get("summary", {})
+    return sample.get("examples") if isinstance(sample, dict) else None
+
+
+def baseline_of(grid: Grid, job: Job) -> str | None:
+    """The setting a job's setting is tested against: the baseline method at the same axis values (or the
+    baseline model); None for the baseline itself or without a baseline."""
+    base = grid.spec.baseline
+    if not base or job.method == base:
+        return None
+    if any(j.method == base and j.kind == "model" for j in grid.jobs):
+        return base
+    return base + job.setting[len(job.method):]
+
+
+def compare(cell: Cell, base: Cell, test: str, trials: int, seed: int) -> dict:
+    """Per metric: the difference of the means, the seeds paired and the seed test's p; for clean evaluations
+    the per-example tests of each paired seed."""
+    tests = {}
+    for metric, values in cell.values.items():
+        theirs = base.values.get(metric, {})
+        single = next(iter(theirs.values())) if len(theirs) == 1 else None
+        pairs = [(v, theirs.get(s, single)) for s, v in values.items() if theirs.get(s, single) is not None]
+        if not pairs:
+            continue
+        tests[metric] = {"difference": statistics.mean(a for a, _ in pairs) - statistics.mean(b for _, b in pairs),
+                         "pairs": len(pairs), "test": test,
+                         "p": seed_test([a for a, _ in pairs], [b for _, b in pairs], test)}
+    single = next(iter(base.predictions.values())) if len(base.predictions) == 1 else None
+    per_example = {}
+    for s, path in cell.predictions.items():
+        theirs = base.predictions.get(s, single)
+        if theirs is not None:
+            per_example[str(s)] = example_tests(theirs, path, trials, seed)
+    if per_example:
+        tests["per_example"] = per_example
+    return tests
+
+
+def aggregate(grid: Grid, test: str = "t", trials: int = 10_000, seed: int = 0) -> dict:
+    """``{evaluation label: {"kind", "percent", "rows": [...]}}``: a row per evaluated setting, in grid order."""
+    settings: dict[str, list[Job]] = {}
+    for job in grid.jobs:
+        if job.evaluations:
+            settings.setdefault(job.setting, []).append(job)
+    tables = {}
+    for evaluation in grid.spec.evaluate:
+        cells = {s: read_cell(grid, evaluation, s, jobs) for s, jobs in settings.items()}
+        rows = []
+        for setting, cell in cells.items():
+            row = {"setting": setting, "runs": cell.runs, "n": len(cell.runs) - len(cell.missing),
+                   "of": len(cell.runs), "unfinished": cell.missing, "examples": cell.examples, "metrics": {}}
+            for metric, values in cell.values.items():
+                mean, sd = spread(list(values.values()))
+                row["metrics"][metric] = {"mean": mean, "sd": sd, "n": len(values)}
+            base = baseline_of(grid, settings[setting][0])
+            if base is not None and base in cells:
+                row["baseline"] = base
+                row["tests"] = compare(cell, cells[base], test, trials, seed)
+            rows.append(row)
+        tables[evaluation.label] = {"kind": evaluation.kind, "percent": evaluation.kind in PERCENT_KINDS,
+                                    "rows": rows}
+    return tables

@@ -1,0 +1,103 @@
+"""``advcl grid report``: report.md and report.json (advcl.grid.aggregate's tables) and, per embedding-space
+robustness evaluation, accuracy against ε with ± s.d. error bars over seeds (advcl.plots) as PNG, PDF and SVG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from advcl.grid.aggregate import aggregate
+from advcl.grid.spec import Grid
+from advcl.grid.steps import file_label
+
+TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+
+
+def cell_text(metric: dict, percent: bool) -> str:
+    """``85.1 ± 0.9`` (× 100 for accuracies); a single result alone."""
+    scale, digits = (100, 1) if percent else (1, 2)
+    text = f"{scale * metric['mean']:.{digits}f}"
+    return text if metric["sd"] is None else f"{text} ± {scale * metric['sd']:.{digits}f}"
+
+
+def _p(value) -> str:
+    return "–" if value is None else f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def table_markdown(label: str, table: dict, test: str) -> list[str]:
+    metrics = list(dict.fromkeys(m for row in table["rows"] for m in row["metrics"]))
+    examples = sorted({row["examples"] for row in table["rows"] if row["examples"]})
+    lines = [f"## {label}", ""]
+    if examples:
+        lines += [f"{table['kind']} evaluation on {', '.join(map(str, examples))} examples"
+                  + (" (× 100)" if table["percent"] else "") + "; mean ± sample s.d. over seeds.", ""]
+    lines += ["| setting | n | " + " | ".join(metrics) + " |", "|---" * (2 + len(metrics)) + "|"]
+    for row in table["rows"]:
+        n = f"{row['n']}" + (f" of {row['of']} ({len(row['unfinished'])} unfinished)" if row["unfinished"] else "")
+        cells = [cell_text(row["metrics"][m], table["percent"]) if m in row["metrics"] else "unfinished"
+                 for m in metrics]
+        lines.append(f"| {row['setting']} | {n} | " + " | ".join(cells) + " |")
+    tested = [row for row in table["rows"] if row.get("tests")]
+    if tested:
+        lines += ["", f"Against the baseline (same seed paired): {TEST_NAMES[test]} over seeds, p per metric"
+                  + ("; per-example McNemar p (accuracy) for each seed" if any("per_example" in r["tests"] for r in tested)
+                     else "") + ".", "",
+                  "| setting | baseline | " + " | ".join(f"{m} Δ (p)" for m in metrics)
+                  + (" | McNemar p per seed |" if any("per_example" in r["tests"] for r in tested) else " |"),
+                  "|---" * (2 + len(metrics) + any("per_example" in r["tests"] for r in tested)) + "|"]
+        scale = 100 if table["percent"] else 1
+        for row in tested:
+            cells = [f"{scale * row['tests'][m]['difference']:+.2f} ({_p(row['tests'][m]['p'])})"
+                     if m in row["tests"] else "–" for m in metrics]
+            if any("per_example" in r["tests"] for r in tested):
+                cells.append(", ".join(_p(t["mcnemar_p"]) for t in row["tests"].get("per_example", {}).values()) or "–")
+            lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def robustness_rows(label: str, table: dict, grid: Grid) -> tuple[list[dict], dict[str, list[str]]]:
+    """advcl.plots.robustness_plot's rows (one per run and ε) and its seed groups (setting -> runs)."""
+    evaluation = next(e for e in grid.spec.evaluate if e.label == label)
+    rows, groups = [], {}
+    for row in table["rows"]:
+        for job_name in row["runs"]:
+            path = grid.state_dir / job_name / f"{file_label(label)}.json"
+            if not path.is_file():
+                continue
+            attacked = json.loads(path.read_text(encoding="utf-8"))["robustness"]
+            groups.setdefault(row["setting"], []).append(job_name)
+            rows += [{"run": job_name, "data": evaluation.data, "eps": r["eps"], "accuracy": r["accuracy"],
+                      "clean_accuracy": attacked["clean_accuracy"], "steps": attacked["steps"],
+                      "norm": attacked["norm"], "examples": attacked.get("examples")} for r in attacked["results"]]
+    return rows, groups
+
+
+def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000) -> dict:
+    """Aggregate, draw and write; returns what report.json holds."""
+    tables = aggregate(grid, test, trials)
+    output.mkdir(parents=True, exist_ok=True)
+    result = {"grid": str(grid.path), "baseline": grid.spec.baseline or None, "seed_test": test, "trials": trials,
+              "evaluations": tables, "plots": []}
+    parts = [f"# {grid.path.stem}", "", f"Grid {grid.path}; runs in {grid.output_dir}. Baseline: "
+             f"{grid.spec.baseline or 'none'}.", ""]
+    for label, table in tables.items():
+        parts += table_markdown(label, table, test)
+        if table["kind"] != "robust":
+            continue
+        rows, groups = robustness_rows(label, table, grid)
+        if not rows:
+            continue
+        from advcl.plots import robustness_plot
+
+        stem = output / f"robustness_{file_label(label)}"
+        written = robustness_plot(rows, stem.with_suffix(".png"), groups) + robustness_plot(rows, stem.with_suffix(".svg"), groups)
+        result["plots"] += [p.name for p in written]
+        seeds = sorted({len(members) for members in groups.values()})
+        examples = sorted({r["examples"] for r in rows if r["examples"]})
+        parts += [f"![accuracy under attack against ε]({stem.name}.png)", "",
+                  f"*Accuracy under the attack against ε (0 = clean): mean ± sample s.d. over "
+                  f"n = {', '.join(map(str, seeds))} seeds per setting, on {', '.join(map(str, examples))} examples. "
+                  f"Vector: [{stem.name}.pdf]({stem.name}.pdf), [{stem.name}.svg]({stem.name}.svg).*", ""]
+    (output / "report.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (output / "report.md").write_text("\n".join(parts), encoding="utf-8")
+    return result
