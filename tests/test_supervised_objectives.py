@@ -306,6 +306,7 @@ def test_rar_adds_the_reconstruction_gradient_of_the_last_adversarial_pass():
     without = grads(model, rar)
     difference = {n: with_reconstruction[n] - without[n] for n in without}
 
+    assert log.forwards == FREELB["steps"]  # the K passes and no other: the last one is the adversarial example
     delta = log.embeds[-1] - model.word_embeddings(IDS).detach()
     states = forward(model, model.word_embeddings(IDS) + delta).token_states[REAL]
     head = rar.reconstruction

@@ -271,29 +271,6 @@ def test_carl_adds_nothing_until_every_bank_row_is_written_even_past_its_start_s
     assert_grads_to_float32(with_carl, grads(model), rtol=1e-12)
 
 
-def test_rar_reconstructs_the_tokens_from_the_last_adversarial_pass_with_w_tied():
-    freelb = {"init_mag": 0.3, "step_size": 0.2, "steps": 3}
-    model = dropout_free_classifier().double()
-    rar = make_objective("rar", model, freelb=freelb, reconstruction_weight=0.3).double()
-    plain = make_objective("freelb", model, freelb=freelb)
-    torch.manual_seed(5)
-    with watch_encoder(model) as log:
-        run_step(rar, BATCH, model)
-    with_rar = grads(model, rar)
-    torch.manual_seed(5)
-    run_step(plain, BATCH, model)
-    without = grads(model, rar)
-    assert len(log.embeds) == 3  # the K passes, no other
-    ids, mask = BATCH["input_ids"], BATCH["attention_mask"]
-    weight = model.word_embeddings.weight
-    delta = log.embeds[2] - F.embedding(ids, weight).detach()
-    states = model(inputs_embeds=F.embedding(ids, weight) + delta, attention_mask=mask).token_states[mask.bool()]
-    head = rar.reconstruction
-    hidden = F.layer_norm(F.gelu(head.dense(states)), (32,), head.norm.weight, head.norm.bias, head.norm.eps)
-    (0.3 * F.cross_entropy(hidden @ weight.T + head.bias, ids[mask.bool()])).backward()
-    assert_grads_to_float32({n: with_rar[n] - without[n] for n in without}, grads(model, rar), rtol=1e-6)
-
-
 def test_vanilla_is_the_cross_entropy_of_the_labels():
     model = dropout_free_classifier(num_labels=3).double()
     objective = make_objective("vanilla", model, num_labels=3)
