@@ -33,6 +33,7 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
         self.metrics = self.path / "metrics.jsonl"
         self.report = self.path / "report.json"
+        self.trackers: list = []  # advcl.tracking: each is handed every metrics row as it is written
         self.replaced: Path | None = None  # the previous run, renamed aside by write_run_folder(replace=True)
 
     @staticmethod
@@ -129,6 +130,8 @@ class RunFolder:
     def append_metrics(self, row: dict) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+        for tracker in self.trackers:  # after the source of truth
+            tracker.log(row)
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop rows logged after ``last_step`` (a resumed run logs them again)."""

@@ -16,6 +16,8 @@ class RunConfig:
     deterministic: bool = True  # torch deterministic algorithms (bit-identical resume on CPU)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16 autocast on CUDA only
+    # experiment trackers fed the metrics.jsonl rows as they are written (advcl/tracking.py; optional extras)
+    trackers: list[Literal["tensorboard", "mlflow"]] = field(default_factory=list)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from advcl.engine.validation import Validator
 from advcl.errors import BadInput, Interrupted, RunFailed
 from advcl.objectives.base import Objective, StepContext
 from advcl.runs import RunFolder
+from advcl.tracking import tracking
 
 
 @dataclass
@@ -301,7 +302,8 @@ class Trainer:
         previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             self._report("running")  # from the start: a full disk later can still rewrite it in place
-            self._loop()
+            with tracking(self.recipe, self.run, self.state.step, enabled=self.topology.is_main):
+                self._loop()
         except RunFailed as exc:  # a NaN loss or state, a checkpoint that could not be written
             with contextlib.suppress(OSError, BadInput):  # report.json itself unwritable or damaged
                 self._report("failed", str(exc))
