@@ -1,0 +1,143 @@
+"""advcl grid: the grid file's expansion into named jobs against a hand-written list, and its validation
+(one line naming the key, exit 2, before anything runs)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_tiny_recipe
+
+from advcl.grid.spec import GridError, load_grid
+from advcl.grid.steps import pending_steps
+
+
+def grid_file(folder: Path, text: str) -> Path:
+    path = folder / "grid.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def recipes(tmp_path, tiny_model_dir):
+    """Two recipe files a glob finds (a_tiny, b_tiny) and one named method's (tiny.toml)."""
+    tiny = write_tiny_recipe(tmp_path, tiny_model_dir)
+    (tmp_path / "globbed").mkdir()
+    for stem in ("b_tiny", "a_tiny"):
+        (tmp_path / "globbed" / f"{stem}.toml").write_text(tiny.read_text())
+    return tmp_path
+
+
+def test_expansion_and_names_match_a_hand_written_list(recipes):
+    path = grid_file(recipes, f"""
+        output_dir = "{recipes}/out"
+        seeds = [0, 3]
+        baseline = "base"
+        [set]
+        "train.epochs" = 1
+        data = {{ max_eval_examples = 16 }}
+        [axes]
+        "train.lr" = [1e-3, 2e-4]
+        "objective.eps" = [0.5]
+        "perturber.eps" = [0.25]
+        [[method]]
+        name = "base"
+        recipe = "{recipes}/tiny.toml"
+        set = {{ "run.deterministic" = false }}
+        [[method]]
+        recipe = "{recipes}/globbed/*_tiny.toml"
+        seeds = [5]
+        needs = ["base"]
+        [[model]]
+        name = "untouched"
+        path = "{recipes}/model"
+        [[evaluate]]
+        data = "sst2:validation"
+        max_examples = 20
+        [[evaluate]]
+        suite = "sts"
+        """)
+    grid = load_grid(path, check_recipes=False)
+    axes = ["lr_0.001-objective_eps_0.5-perturber_eps_0.25", "lr_0.0002-objective_eps_0.5-perturber_eps_0.25"]
+    expected = ([f"base-{a}-s{s}" for a in axes for s in (0, 3)]
+                + [f"{m}-{a}-s5" for m in ("a_tiny", "b_tiny") for a in axes] + ["untouched"])
+    assert [j.name for j in grid.jobs] == expected
+    first = grid.jobs[0]
+    assert first.overrides == ["train.epochs=1", "data.max_eval_examples=16", "train.lr=0.001", "objective.eps=0.5",
+                               "perturber.eps=0.25", "run.deterministic=false", 'run.name="' + first.name + '"',
+                               f'run.output_dir="{recipes}/out"', "run.seed=0"]
+    assert first.setting == "base-" + axes[0] and first.model == f"{recipes}/out/{first.name}"
+    globbed = grid.job(f"a_tiny-{axes[1]}-s5")
+    assert globbed.recipe == f"{recipes}/globbed/a_tiny.toml"
+    assert globbed.needs == [f"base-{a}-s{s}" for a in axes for s in (0, 3)]  # every run of the method it needs
+    model = grid.job("untouched")
+    assert (model.kind, model.model, model.seed) == ("model", f"{recipes}/model", None)
+    steps = pending_steps(grid, model)
+    assert [s.label for s in steps] == ["sst2:validation@20", "sts"]
+    assert steps[0].args[:3] == ["eval", "--model", f"{recipes}/model"] and "--predictions" in steps[0].args
+    assert [s.label for s in pending_steps(grid, first)] == ["train", "sst2:validation@20", "sts"]
+
+
+def test_seed_and_output_dir_fill_string_overrides(recipes):
+    path = grid_file(recipes, f"""
+        output_dir = "out"
+        seeds = [4]
+        [[method]]
+        name = "gen"
+        recipe = "{recipes}/tiny.toml"
+        evaluate = false
+        [[method]]
+        name = "user"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["gen"]
+        set = {{ "model.name" = "{{output_dir}}/gen-s{{seed}}" }}
+        """)
+    grid = load_grid(path, check_recipes=False)
+    assert 'model.name="out/gen-s4"' in grid.job("user-s4").overrides
+    assert grid.job("gen-s4").evaluations == [] and grid.job("user-s4").needs == ["gen-s4"]
+
+
+BAD = [
+    ("seed = [0]\n[[method]]\nrecipe = '{r}/tiny.toml'", "unknown grid key 'seed' (did you mean 'seeds'?)"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\nrecipes = 1",
+     "unknown grid key 'method[0].recipes' (did you mean 'method[0].recipe'?)"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\nrobsut = 'pgd'",
+     "unknown grid key 'evaluate[0].robsut' (did you mean 'evaluate[0].robust'?)"),
+    ("seeds = ['zero']\n[[method]]\nrecipe = '{r}/tiny.toml'", "'seeds[0]' must be an integer"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[axes]\n'train.lr' = 0.1", "'axes.train.lr' must be a non-empty list"),
+    ("[[method]]\nrecipe = '{r}/nope.toml'", "'method[0].recipe': recipe not found"),
+    ("[[method]]\nrecipe = '{r}/*.nothing'", "matches no file"),
+    ("baseline = 'x'\n[[method]]\nrecipe = '{r}/tiny.toml'", "'baseline' = 'x' is no evaluated setting"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\nneeds = ['gen']", "needs 'gen', which is no method"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\nsuite = 'sts'",
+     "needs exactly one of 'data'"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\neps = [0.1]",
+     "add robust = \"pgd\""),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\nsuite = 'sts'\n[[evaluate]]\nsuite = 'sts'",
+     "two evaluations are named 'sts'"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[method]]\nrecipe = '{r}/tiny.toml'", "two jobs are named 'tiny-s0'"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[set]\n'train.lrr' = 0.1",
+     "run tiny-s0 ({r}/tiny.toml): unknown recipe key 'train.lrr' (did you mean 'train.lr'?)"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[axes]\n'train.epochs' = [1, -1]", "'train.epochs'"),
+]
+
+
+@pytest.mark.parametrize("body, message", BAD, ids=[m[:40] for _, m in BAD])
+def test_a_bad_grid_is_one_error_naming_the_key(recipes, body, message):
+    path = grid_file(recipes, f"output_dir = '{recipes}/out'\n" + body.format(r=recipes))
+    with pytest.raises(GridError) as error:
+        load_grid(path)
+    assert message.format(r=recipes) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cli_refuses_a_bad_grid_before_anything_runs(recipes):
+    path = grid_file(recipes, f"output_dir = '{recipes}/out'\n[[method]]\nrecipe = '{recipes}/tiny.toml'\n"
+                              "[[evaluate]]\ndata = 'sst2:validation'\ncheckpont = 'last'\n")
+    result = run_cli("grid", "run", str(path), "--workers", "1")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: unknown grid key 'evaluate[0].checkpont' (did you mean 'evaluate[0].checkpoint'?)"]
+    assert not (recipes / "out").exists()
+    too_many = run_cli("grid", "run", str(path.with_name("none.toml")))
+    assert too_many.returncode == 2 and "grid file not found" in too_many.stderr
