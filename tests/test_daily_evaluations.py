@@ -8,7 +8,8 @@ import pytest
 
 from advcl.evaluation.predictions import pair_predictions
 from advcl.evaluation.significance import mcnemar
-from conftest import run_cli, write_tiny_recipe
+from conftest import run_cli
+from daily_helpers import train_tiny
 
 FULL_SST2_VALIDATION = 872  # lines of the shipped sst2/validation.jsonl
 
@@ -23,12 +24,7 @@ def invoke(*args):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_model_dir):
-    folder = tmp_path_factory.mktemp("daily-eval")
-    recipe = write_tiny_recipe(folder, tiny_model_dir, train={"epochs": 1, "eval_every": 0, "save_every": 0},
-                               data={"max_train_examples": 16, "max_eval_examples": 16})
-    done = run_cli("train", "--recipe", str(recipe))
-    assert done.returncode == 0, done.stderr
-    return folder / "runs" / "tiny"
+    return train_tiny(tmp_path_factory.mktemp("daily-eval"), tiny_model_dir)
 
 
 def read_report(run):

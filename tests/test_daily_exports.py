@@ -8,7 +8,7 @@ from advcl.data.batching import encode
 from advcl.data.dataset import TextDataset
 from advcl.export import export_model
 from advcl.runs import load_model
-from conftest import run_cli, write_tiny_recipe
+from daily_helpers import train_tiny
 
 MAX_LENGTH = 12
 LONG = ("the film opens slowly , then the second act turns every expectation around and the ending , "
@@ -17,13 +17,8 @@ LONG = ("the film opens slowly , then the second act turns every expectation aro
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, tiny_model_dir):
-    folder = tmp_path_factory.mktemp("short")
-    recipe = write_tiny_recipe(folder, tiny_model_dir, model={"max_length": MAX_LENGTH, "pooling": "mean"},
-                               train={"epochs": 1, "eval_every": 0, "save_every": 0},
-                               data={"max_train_examples": 16, "max_eval_examples": 16})
-    done = run_cli("train", "--recipe", str(recipe))
-    assert done.returncode == 0, done.stderr
-    return folder / "runs" / "tiny"
+    return train_tiny(tmp_path_factory.mktemp("short"), tiny_model_dir,
+                      model={"max_length": MAX_LENGTH, "pooling": "mean"})
 
 
 def advcl_logits(run, text):

@@ -6,17 +6,13 @@ import shutil
 
 import pytest
 
-from conftest import run_cli, write_tiny_recipe
+from conftest import run_cli
+from daily_helpers import train_tiny
 
 
 @pytest.fixture(scope="module")
 def runs_folder(tmp_path_factory, tiny_model_dir):
-    folder = tmp_path_factory.mktemp("layouts")
-    recipe = write_tiny_recipe(folder, tiny_model_dir, train={"epochs": 1, "eval_every": 0, "save_every": 0},
-                               data={"max_train_examples": 16, "max_eval_examples": 16})
-    done = run_cli("train", "--recipe", str(recipe))
-    assert done.returncode == 0, done.stderr
-    runs = folder / "runs"
+    runs = train_tiny(tmp_path_factory.mktemp("layouts"), tiny_model_dir).parent
     shutil.copytree(runs / "tiny", runs / "tiny-copy")
     dataset = runs / "adv" / "sst2_pwws"  # what advcl perturb --output runs/adv/sst2_pwws leaves
     (dataset / "train.attack").mkdir(parents=True)
