@@ -9,7 +9,9 @@ sentences (length 64, batch 32 by default). ``sentence`` (issue 4): the unsuperv
 objectives relative to simcse, on the shipped sentence corpus (length 32, batch 64 by default, as the
 ``*_sentences`` recipes); robustsentembed's replaced-token detection runs a generator of the shape
 ``mlm_head_sentences`` trains (MiniLM's weights and a BERT masked-LM head; the cost does not depend on how well it
-fills).
+fills). Batches are the first of the engine's epoch 0 (``--batching auto``: grouped by length for the supervised
+family, random for the sentence family, whose objectives take negatives from the batch, as
+``data.group_by_length = "auto"`` trains them); the optimizer is the engine's fused AdamW.
 
 Time: all objectives run in one process, each on its own copy of the encoder with its own AdamW, after one
 warm-up step. Every timed batch is stepped ``repeats`` times by every objective, in a fresh random order of the
@@ -55,6 +57,7 @@ import torch  # noqa: E402
 from advcl.config.validate import build
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
+from advcl.data.batching import epoch_batches
 from advcl.engine.optim import build_optimizer
 from advcl.modeling.encoder import EncoderClassifier
 from advcl.modeling.loading import load_classifier, load_tokenizer, resolve_model_path
@@ -125,22 +128,27 @@ class Family:
     batch_size: int
     max_length: int
     memory_target: float | None
+    grouped: bool  # batches grouped by length, as the engine trains the family by default (data.group_by_length)
 
 
 FAMILIES = {
-    "supervised": Family(SUPERVISED, "sst2:train", 32, 64, 1.15),
-    "sentence": Family(SENTENCE, "sentences:train", 64, 32, None),
+    "supervised": Family(SUPERVISED, "sst2:train", 32, 64, 1.15, True),
+    "sentence": Family(SENTENCE, "sentences:train", 64, 32, None, False),  # in-batch negatives: random batches
 }
 
 
-def data_batches(family: Family, tokenizer, count: int, batch_size: int) -> tuple[list[dict], int]:
-    """``count`` batches of the family's training sentences (a seeded draw) and the size of the training set."""
+def data_batches(family: Family, tokenizer, count: int, batch_size: int, grouped: bool) -> tuple[list[dict], int]:
+    """``count`` batches of the family's training sentences and the size of the training set: the first batches
+    of the engine's epoch 0 (:func:`advcl.data.batching.epoch_batches`, seed 0), grouped by length or not."""
     labelled = family.data != "sentences:train"
     train = load_data(family.data, Columns("text", "", "label" if labelled else ""))
-    order = torch.randperm(len(train.texts), generator=torch.Generator().manual_seed(SEED)).tolist()
+    lengths = None
+    if grouped:
+        lengths = [len(ids) for ids in tokenizer(train.texts, truncation=True, max_length=family.max_length)["input_ids"]]
+    drawn = epoch_batches(len(train.texts), batch_size, SEED, 0, lengths=lengths)
     batches = []
     for b in range(count):
-        indices = order[b * batch_size : (b + 1) * batch_size]
+        indices = drawn[b]
         encoded = tokenizer([train.texts[i] for i in indices], truncation=True, max_length=family.max_length,
                             padding=True, return_tensors="pt")
         batch = {k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded}
@@ -186,7 +194,7 @@ class Runner:
         hf, _, _ = load_classifier(MODEL, ["negative", "positive"])
         self.model = EncoderClassifier(hf).train()
         self.objective = build_case(case, self.model, num_train_examples).train()
-        self.optimizer = build_optimizer([self.model, self.objective], 2e-5, 0.01)
+        self.optimizer = build_optimizer([self.model, self.objective], 2e-5, 0.01, fused=True)  # as the engine
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.steps = 0
 
@@ -204,9 +212,10 @@ class Runner:
         return time.perf_counter() - started, computed - started, time.process_time() - cpu_started
 
 
-def time_all(family: Family, num_batches: int, repeats: int, batch_size: int) -> dict:
+def time_all(family: Family, num_batches: int, repeats: int, batch_size: int, grouped: bool) -> dict:
     """Per objective: the sum over the batches of the median of ``repeats`` steps on each (wall, fwd/bwd, CPU)."""
-    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), num_batches + 1, batch_size)
+    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), num_batches + 1, batch_size,
+                                      grouped)
     cases = family.cases
     runners = [Runner(case, num_train) for case in cases]
     for runner in runners:
@@ -235,10 +244,10 @@ def _status_kib(field_name: str) -> int:
     return int(re.search(rf"{field_name}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 
 
-def memory_of(family: Family, label: str, batch_size: int) -> dict:
+def memory_of(family: Family, label: str, batch_size: int, grouped: bool) -> dict:
     """In this (fresh) process: resident memory before and peak over two steps after a warm-up step."""
     case = next(c for c in family.cases if c.label == label)
-    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), 3, batch_size)
+    batches, num_train = data_batches(family, load_tokenizer(resolve_model_path(MODEL)), 3, batch_size, grouped)
     runner = Runner(case, num_train)
     runner.step(batches[0])
     with open("/proc/self/clear_refs", "w") as handle:
@@ -250,13 +259,14 @@ def memory_of(family: Family, label: str, batch_size: int) -> dict:
     return {"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024}
 
 
-def measure_memory(family_name: str, batch_size: int, threads: int) -> dict:
+def measure_memory(family_name: str, batch_size: int, threads: int, grouped: bool) -> dict:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": str(threads)}
     found = {}
     for case in FAMILIES[family_name].cases:
         done = subprocess.run(
             [sys.executable, __file__, "--family", family_name, "--memory-of", case.label,
-             "--batch-size", str(batch_size), "--threads", str(threads)],
+             "--batch-size", str(batch_size), "--threads", str(threads),
+             "--batching", "grouped" if grouped else "random"],
             capture_output=True, text=True, env=env, check=True,
         )
         found[case.label] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -270,12 +280,12 @@ def machine(threads: int) -> dict:
             "python": platform.python_version(), "load_average_1_5_15": [round(x, 2) for x in load]}
 
 
-def report(family_name: str, num_batches: int, repeats: int, batch_size: int, threads: int) -> dict:
+def report(family_name: str, num_batches: int, repeats: int, batch_size: int, threads: int, grouped: bool) -> dict:
     family = FAMILIES[family_name]
     baseline = family.cases[0].label
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    timing = time_all(family, num_batches, repeats, batch_size)
-    memory = measure_memory(family_name, batch_size, threads)
+    timing = time_all(family, num_batches, repeats, batch_size, grouped)
+    memory = measure_memory(family_name, batch_size, threads, grouped)
     base_step, base_compute, base_cpu = timing["medians"][baseline]
     base_memory = memory[baseline]
     rows = {}
@@ -309,6 +319,7 @@ def report(family_name: str, num_batches: int, repeats: int, batch_size: int, th
         "data": f"{family.data} (seeded draw)",
         "batch_size": batch_size,
         "max_length": family.max_length,
+        "batching": "grouped by length" if grouped else "random",
         "timed_batches": num_batches,
         "repeats_per_batch": repeats,
         "mean_real_tokens_per_batch": round(timing["mean_real_tokens_per_batch"], 1),
@@ -330,16 +341,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, help="default: 32 (supervised), 64 (sentence)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batching", choices=["auto", "grouped", "random"], default="auto",
+                        help="auto: as the engine trains the family by default (supervised grouped, sentence random)")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one objective's memory, in a child
     args = parser.parse_args()
     family = FAMILIES[args.family]
     batch_size = args.batch_size or family.batch_size
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
+    grouped = family.grouped if args.batching == "auto" else args.batching == "grouped"
     if args.memory_of:
-        print(json.dumps(memory_of(family, args.memory_of, batch_size)))
+        print(json.dumps(memory_of(family, args.memory_of, batch_size, grouped)))
         return
-    print(json.dumps(report(args.family, args.batches, args.repeats, batch_size, args.threads), indent=2))
+    print(json.dumps(report(args.family, args.batches, args.repeats, batch_size, args.threads, grouped), indent=2))
 
 
 if __name__ == "__main__":

@@ -106,7 +106,10 @@ class Trainer:
                 device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=True,  # e.g. CARL's head before its contrastive start step
             )
-        self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay, fused=device.type == "cuda")
+        # PyTorch's fused AdamW kernel exists for CUDA and CPU; on CPU it is ~10x faster than the per-tensor loop
+        # (0.11 against 1.1 s of CPU per step for MiniLM's 22.7 M parameters; Hugging Face Trainer uses it too)
+        fused = device.type in ("cuda", "cpu")
+        self.optimizer = build_optimizer([model, objective], cfg.lr, cfg.weight_decay, fused=fused)
         self.scheduler = linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if recipe.run.precision == "fp16" else None
         self.state = TrainState()
