@@ -129,32 +129,55 @@ class Slot:
     kills: int = 0
 
 
-def run_local(grid: Grid, jobs: list[Job], workers: int, threads: int, view: View) -> Queue:
-    """Run ``jobs`` on ``workers`` slots; returns the queue with what finished and what failed."""
+def drive(jobs: list[Job], executor, view: View, capacity: int) -> Queue:
+    """Start ready jobs while fewer than ``capacity`` run, look at the running ones until every job is over;
+    ``executor`` starts (``start(job)``), looks at (``poll(handle)``: an Outcome once over) and, on Ctrl-C,
+    stops (``stop(handles)``) jobs. Returns the queue with what finished and what failed."""
     from advcl.interrupts import raising_keyboard_interrupt
 
-    queue, slots = Queue(list(jobs)), []
+    queue, running = Queue(list(jobs)), {}
     try:
         with raising_keyboard_interrupt():
             while not queue.finished:
-                while len(slots) < workers and (job := queue.next_ready()) is not None:
-                    slots.append(Slot(job, pending_steps(grid, job)))
-                for slot in list(slots):
-                    outcome = _advance(grid, slot, threads)
+                while len(running) < capacity and (job := queue.next_ready()) is not None:
+                    running[job.name] = executor.start(job)
+                for name, handle in list(running.items()):
+                    outcome = executor.poll(handle)
                     if outcome is not None:
-                        slots.remove(slot)
+                        del running[name]
                         queue.finish(outcome)
                         view.outcome(outcome)
-                if not slots and queue.blocked():
+                if not running and queue.blocked():
                     break
                 view.show(queue)
                 time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        _stop(slots)
-        raise Interrupted(f"grid interrupted: {len(queue.done)} jobs done, {len(slots)} stopped (their runs keep "
+        executor.stop(list(running.values()))
+        raise Interrupted(f"grid interrupted: {len(queue.done)} jobs done, {len(running)} stopped (their runs keep "
                           f"a checkpoint); run it again to resume") from None
     view.show(queue)
     return queue
+
+
+class LocalExecutor:
+    """Each job in a slot of this machine: its steps one after another as ``advcl`` processes."""
+
+    def __init__(self, grid: Grid, threads: int):
+        self.grid, self.threads = grid, threads
+
+    def start(self, job: Job) -> Slot:
+        return Slot(job, pending_steps(self.grid, job))
+
+    def poll(self, slot: Slot) -> Outcome | None:
+        return _advance(self.grid, slot, self.threads)
+
+    def stop(self, slots: list[Slot]) -> None:
+        _stop(slots)
+
+
+def run_local(grid: Grid, jobs: list[Job], workers: int, threads: int, view: View) -> Queue:
+    """Run ``jobs`` on ``workers`` slots of this machine."""
+    return drive(jobs, LocalExecutor(grid, threads), view, workers)
 
 
 def _advance(grid: Grid, slot: Slot, threads: int) -> Outcome | None:

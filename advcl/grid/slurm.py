@@ -11,11 +11,10 @@ checkpoints; submitting the grid again resumes them). ``cluster="local"`` runs t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from advcl.errors import BadInput, Interrupted
-from advcl.grid.local import POLL_SECONDS, Queue, View
+from advcl.errors import BadInput
+from advcl.grid.local import Queue, View, drive
 from advcl.grid.spec import Grid, Job, Slurm
 from advcl.grid.steps import Outcome, run_job
 
@@ -39,32 +38,31 @@ def executor(folder: Path, settings: Slurm, threads: int, cluster: str = "slurm"
     return made
 
 
-def run_slurm(grid: Grid, jobs: list[Job], threads: int, view: View, settings: Slurm, cluster: str = "slurm") -> Queue:
-    """Submit each job once its needs are done; wait for all; returns the queue."""
-    submitter = executor(grid.state_dir / "submitit", settings, threads, cluster)
-    queue, submitted = Queue(list(jobs)), {}
-    try:
-        while not queue.finished:
-            while (job := queue.next_ready()) is not None:
-                submitted[job.name] = submitter.submit(run_job, grid, job, threads)
-                view.say(f"submitted {job.name} (job {submitted[job.name].job_id})")
-            for name, handle in list(submitted.items()):
-                if handle.done():
-                    del submitted[name]
-                    outcome = _outcome(name, handle)
-                    queue.finish(outcome)
-                    view.outcome(outcome)
-            if not submitted and queue.blocked():
-                break
-            view.show(queue)
-            time.sleep(POLL_SECONDS)
-    except KeyboardInterrupt:
-        for handle in submitted.values():
+class SubmititExecutor:
+    """Each job as a submitit job running :func:`advcl.grid.steps.run_job`."""
+
+    def __init__(self, grid: Grid, threads: int, view: View, settings: Slurm, cluster: str):
+        self.submitter = executor(grid.state_dir / "submitit", settings, threads, cluster)
+        self.grid, self.threads, self.view = grid, threads, view
+
+    def start(self, job: Job):
+        handle = self.submitter.submit(run_job, self.grid, job, self.threads)
+        self.view.say(f"submitted {job.name} (job {handle.job_id})")
+        return job.name, handle
+
+    def poll(self, submitted) -> Outcome | None:
+        name, handle = submitted
+        return _outcome(name, handle) if handle.done() else None
+
+    def stop(self, submitted: list) -> None:
+        """Cancel the submitted jobs (their runs keep their checkpoints)."""
+        for _, handle in submitted:
             handle.cancel(check=False)
-        raise Interrupted(f"grid interrupted: cancelled {len(submitted)} submitted jobs (their runs keep a "
-                          "checkpoint); submit it again to resume") from None
-    view.show(queue)
-    return queue
+
+
+def run_slurm(grid: Grid, jobs: list[Job], threads: int, view: View, settings: Slurm, cluster: str = "slurm") -> Queue:
+    """Submit each job once its needs are done (no limit on how many wait in SLURM's queue); wait for all."""
+    return drive(jobs, SubmititExecutor(grid, threads, view, settings, cluster), view, capacity=len(jobs))
 
 
 def _outcome(name: str, handle) -> Outcome:
