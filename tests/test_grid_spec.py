@@ -141,3 +141,83 @@ def test_cli_refuses_a_bad_grid_before_anything_runs(recipes):
     assert not (recipes / "out").exists()
     too_many = run_cli("grid", "run", str(path.with_name("none.toml")))
     assert too_many.returncode == 2 and "grid file not found" in too_many.stderr
+
+
+class ScriptedExecutor:
+    """Jobs that end as scripted (ok or failed) on their second look, without any process."""
+
+    def __init__(self, failing: set[str]):
+        self.failing, self.started = failing, []
+
+    def start(self, job):
+        self.started.append(job.name)
+        return [job.name, 0]
+
+    def poll(self, handle):
+        from advcl.grid.steps import Outcome
+
+        handle[1] += 1
+        if handle[1] < 2:
+            return None
+        return Outcome(handle[0], handle[0] not in self.failing, "boom" if handle[0] in self.failing else "", ["x"])
+
+    def stop(self, handles):
+        pass
+
+
+def test_scheduling_a_failure_costs_only_itself_and_what_needs_it(recipes, monkeypatch):
+    from advcl.grid import local
+    from advcl.grid.local import View, drive
+
+    monkeypatch.setattr(local, "POLL_SECONDS", 0)
+    path = grid_file(recipes, f"""
+        output_dir = "{recipes}/out"
+        [[method]]
+        name = "first"
+        recipe = "{recipes}/tiny.toml"
+        [[method]]
+        name = "after_first"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["first"]
+        [[method]]
+        name = "other"
+        recipe = "{recipes}/tiny.toml"
+        [[method]]
+        name = "loop_a"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["loop_b"]
+        [[method]]
+        name = "loop_b"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["loop_a"]
+        """)
+    grid = load_grid(path, check_recipes=False)
+    executor = ScriptedExecutor({"first-s0"})
+    queue = drive(grid.jobs, executor, View(len(grid.jobs), enabled=False), capacity=1)
+    assert executor.started == ["first-s0", "other-s0"]  # one at a time; after_first never starts
+    assert queue.done == {"other-s0"}
+    assert queue.failed == {"first-s0": "boom", "after_first-s0": "needs first-s0, which failed",
+                            "loop_a-s0": "its needs wait on each other", "loop_b-s0": "its needs wait on each other"}
+
+
+def test_a_run_folder_made_with_other_settings_is_not_taken_for_the_grids(recipes):
+    from advcl.config.recipe import load_recipe, recipe_to_toml
+    from advcl.grid.steps import stale_settings
+
+    path = grid_file(recipes, f"""
+        output_dir = "{recipes}/out"
+        [set]
+        "train.lr" = 3e-4
+        [[method]]
+        name = "m"
+        recipe = "{recipes}/tiny.toml"
+        """)
+    job = load_grid(path).job("m-s0")
+    assert stale_settings(job) == ""  # no folder yet
+    folder = recipes / "out" / "m-s0"
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(recipe_to_toml(load_recipe(job.recipe, job.overrides)))
+    assert stale_settings(job) == ""  # the same settings: resumed or skipped
+    (folder / "config.toml").write_text(recipe_to_toml(load_recipe(job.recipe, [*job.overrides, "train.lr=1e-4"])))
+    assert stale_settings(job) == (f"run folder {folder} was made with other settings than the grid asks "
+                                   "(train.lr = 0.0001 there, 0.0003 in the grid): move it away or change output_dir")

@@ -44,7 +44,7 @@ def run(
     from advcl.errors import BadInput, RunFailed
     from advcl.grid.local import View, run_local, thread_count
     from advcl.grid.spec import load_grid
-    from advcl.grid.steps import pending_steps
+    from advcl.grid.steps import pending_steps, stale_settings
 
     if executor not in ("local", "slurm"):
         raise BadInput(f"--executor must be local or slurm, got {executor!r}")
@@ -52,6 +52,7 @@ def run(
     threads = thread_count(workers if executor == "local" else 1, threads)
     if dry_run:
         listing = [{"job": j.name, "kind": j.kind, "setting": j.setting, "seed": j.seed, "needs": j.needs,
+                    "stale": stale_settings(j),
                     "steps": [{"step": s.label, "command": "advcl " + " ".join(s.args)}
                               for s in pending_steps(grid, j)]} for j in grid.jobs]
         if as_json:
@@ -61,7 +62,7 @@ def run(
             seed = f", seed {job['seed']}" if job["seed"] is not None else ""
             needs = f", after {', '.join(job['needs'])}" if job["needs"] else ""
             print(f"{job['job']} ({job['kind']} of {job['setting']}{seed}{needs})"
-                  + ("" if job["steps"] else ": nothing left to do"))
+                  + (f": cannot run: {job['stale']}" if job["stale"] else "" if job["steps"] else ": nothing left to do"))
             for step in job["steps"]:
                 print(f"  {step['step']}: {step['command']}")
         runs = sum(j.kind == "run" for j in grid.jobs)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from advcl.errors import BadInput, Interrupted
 from advcl.grid.spec import Grid, Job
-from advcl.grid.steps import Outcome, Step, finish_step, pending_steps, record, start_step
+from advcl.grid.steps import Outcome, Step, finish_step, pending_steps, record, stale_settings, start_step
 
 POLL_SECONDS = 0.2
 STOP_WAIT_SECONDS = 120  # after Ctrl-C, how long a step may take to save its checkpoint before it is killed
@@ -71,14 +71,10 @@ class Queue:
             self.failed[outcome.job] = outcome.error
         self.ran += bool(outcome.steps) or not outcome.ok
 
-    def blocked(self) -> bool:
-        """Jobs wait, none runs and none can start: they need each other."""
-        if self.waiting and not self.running:
-            for job in self.waiting:
-                self.failed[job.name] = "its needs wait on each other"
-            self.waiting.clear()
-            return True
-        return False
+    def fail_waiting(self, reason: str) -> None:
+        for job in self.waiting:
+            self.failed[job.name] = reason
+        self.waiting.clear()
 
     @property
     def finished(self) -> bool:
@@ -127,6 +123,7 @@ class Slot:
     step: Step | None = None
     ran: list[str] = field(default_factory=list)
     kills: int = 0
+    error: str = ""  # a job that cannot start (a run folder made with other settings)
 
 
 def drive(jobs: list[Job], executor, view: View, capacity: int) -> Queue:
@@ -141,14 +138,15 @@ def drive(jobs: list[Job], executor, view: View, capacity: int) -> Queue:
             while not queue.finished:
                 while len(running) < capacity and (job := queue.next_ready()) is not None:
                     running[job.name] = executor.start(job)
+                if not running:  # none runs and none could start: the jobs left need each other
+                    queue.fail_waiting("its needs wait on each other")
+                    break
                 for name, handle in list(running.items()):
                     outcome = executor.poll(handle)
                     if outcome is not None:
                         del running[name]
                         queue.finish(outcome)
                         view.outcome(outcome)
-                if not running and queue.blocked():
-                    break
                 view.show(queue)
                 time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
@@ -166,7 +164,8 @@ class LocalExecutor:
         self.grid, self.threads = grid, threads
 
     def start(self, job: Job) -> Slot:
-        return Slot(job, pending_steps(self.grid, job))
+        stale = stale_settings(job)
+        return Slot(job, [] if stale else pending_steps(self.grid, job), error=stale)
 
     def poll(self, slot: Slot) -> Outcome | None:
         return _advance(self.grid, slot, self.threads)
@@ -182,6 +181,9 @@ def run_local(grid: Grid, jobs: list[Job], workers: int, threads: int, view: Vie
 
 def _advance(grid: Grid, slot: Slot, threads: int) -> Outcome | None:
     """Start the slot's next step, or look at the running one; an Outcome once the job is over."""
+    if slot.error:
+        record(grid, slot.job, slot.error)
+        return Outcome(slot.job.name, False, slot.error)
     if slot.process is not None:
         code = slot.process.poll()
         if code is None:

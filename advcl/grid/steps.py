@@ -15,10 +15,11 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advcl.grid.spec import Evaluation, Grid, Job
+from advcl.grid.spec import Evaluation, Grid, Job, flatten
 
 
 @dataclass
@@ -59,6 +60,27 @@ def train_done(job: Job) -> bool:
         return json.loads(run.report.read_text(encoding="utf-8")).get("status") == "completed"
     except (OSError, ValueError):
         return False
+
+
+def stale_settings(job: Job) -> str:
+    """Why a run folder already there is not this job's run: the first recipe key whose stored value differs from
+    what the grid now asks (a recipe or a ``set`` edited since); "" when they agree or there is no folder yet. Keys
+    only one side has (a field added to the schema since) are not compared."""
+    config = Path(job.model, "config.toml")
+    if job.kind != "run" or not config.is_file():
+        return ""
+    from advcl.config.recipe import load_recipe, recipe_to_toml
+
+    try:
+        stored = flatten(tomllib.loads(config.read_text(encoding="utf-8")))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return f"{config} is not valid TOML (the run folder is damaged)"
+    wanted = flatten(tomllib.loads(recipe_to_toml(load_recipe(job.recipe, job.overrides))))
+    for key in sorted(stored.keys() & wanted.keys()):
+        if stored[key] != wanted[key]:
+            return (f"run folder {job.model} was made with other settings than the grid asks ({key} = "
+                    f"{stored[key]!r} there, {wanted[key]!r} in the grid): move it away or change output_dir")
+    return ""
 
 
 def evaluation_args(grid: Grid, job: Job, e: Evaluation) -> list[str]:
@@ -169,7 +191,10 @@ def record(grid: Grid, job: Job, error: str) -> None:
 
 def run_job(grid: Grid, job: Job, threads: int) -> Outcome:
     """Every pending step of ``job`` in turn, in this process's children (the SLURM executor's job body)."""
-    done = []
+    done, stale = [], stale_settings(job)
+    if stale:
+        record(grid, job, stale)
+        return Outcome(job.name, False, stale)
     for step in pending_steps(grid, job):
         process = start_step(grid, job, step, threads)
         error = finish_step(grid, job, step, process.wait())
