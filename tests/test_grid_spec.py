@@ -221,3 +221,21 @@ def test_a_run_folder_made_with_other_settings_is_not_taken_for_the_grids(recipe
     (folder / "config.toml").write_text(recipe_to_toml(load_recipe(job.recipe, [*job.overrides, "train.lr=1e-4"])))
     assert stale_settings(job) == (f"run folder {folder} was made with other settings than the grid asks "
                                    "(train.lr = 0.0001 there, 0.0003 in the grid): move it away or change output_dir")
+
+
+def test_the_docs_results_grids_validate_and_expand(monkeypatch):
+    """docs/results/*.toml (the experiments of docs/results.md) against the recipes as they are now."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # their paths are relative to the project root
+    methods = ["vanilla", "fgsm", "freelb", "scal", "cat", "carl", "rar"]
+    grids = {p.stem: load_grid(p) for p in sorted((root / "docs" / "results").glob("*.toml"))}
+    assert [j.name for j in grids["sst2_supervised"].jobs] == [f"{m}-s{s}" for m in methods for s in (0, 1, 2)]
+    assert [e.label for e in grids["sst2_supervised"].spec.evaluate] == ["clean", "pgd"]
+    sentences = grids["sentence_embeddings"]
+    assert [j.name for j in sentences.jobs] == ["mlm_head-s0", "simcse-s0", "uscal-s0", "rse-s0", "all-MiniLM-L6-v2"]
+    assert sentences.job("rse-s0").needs == ["mlm_head-s0"] and sentences.job("mlm_head-s0").evaluations == []
+    text = grids["adversarial_text"]
+    assert [j.name for j in text.jobs] == ["sst2_pwws", "taichi-s0", "vanilla-s0", "ada-s0"]
+    assert 'data.train="runs/results/text/sst2_pwws:train"' in text.job("ada-s0").overrides
+    assert [e.label for e in text.spec.evaluate] == ["clean"] + [f"{a}:sst2:validation" for a in
+                                                              ("deepwordbug", "pwws", "textfooler", "textbugger")]
