@@ -109,8 +109,14 @@ def test_wilcoxon_over_seeds(grid):
 
 
 def test_report_files_say_which_cells_are_unfinished(grid, tmp_path):
+    for seed, seconds in ((0, 12.5), (1, 14.5)):
+        (tmp_path / "out" / f"adv-s{seed}").mkdir()
+        report = {"status": "completed", "train_seconds": seconds, "step": 64}
+        (tmp_path / "out" / f"adv-s{seed}" / "report.json").write_text(json.dumps(report))
     result = write_report(grid, tmp_path / "report", "t", trials=50)
     markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| base | 0 of 3 | unfinished | unfinished |" in markdown
+    assert f"| adv | 2 of 3 | 13.5 ± {math.sqrt(2):.1f} | 64 ± 0 |" in markdown  # training seconds, steps
     assert "| adv | 2 of 3 (1 unfinished) | 77.5 ± 3.5 | 61.0 ± 1.4 |" in markdown  # seeds 0-1: clean, ε = 0.1
     assert "| adv | 3 | 75.3 ± 4.5 |" in markdown
     assert sorted(result["plots"]) == [f"robustness_pgd_sst2_validation_40.{s}" for s in ("pdf", "png", "svg")]

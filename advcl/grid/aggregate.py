@@ -136,6 +136,27 @@ def compare(cell: Cell, base: Cell, test: str, trials: int, seed: int) -> dict:
     return tests
 
 
+def training_rows(grid: Grid) -> list[dict]:
+    """Per trained setting: the runs completed of all, and mean ± s.d. of their training seconds and steps."""
+    rows: dict[str, dict] = {}
+    for job in grid.jobs:
+        if job.kind != "run" or not job.evaluations:
+            continue
+        row = rows.setdefault(job.setting, {"setting": job.setting, "of": 0, "train_seconds": [], "steps": []})
+        row["of"] += 1
+        report = Path(job.model, "report.json")
+        data = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+        if data.get("status") == "completed":
+            row["train_seconds"].append(data.get("train_seconds") or 0.0)
+            row["steps"].append(data.get("step") or 0)
+    for row in rows.values():
+        row["n"] = len(row["steps"])
+        for key in ("train_seconds", "steps"):
+            mean, sd = spread(row[key]) if row[key] else (None, None)
+            row[key] = {"mean": mean, "sd": sd, "n": row["n"]}
+    return list(rows.values())
+
+
 def aggregate(grid: Grid, test: str = "t", trials: int = 10_000, seed: int = 0) -> dict:
     """``{evaluation label: {"kind", "percent", "rows": [...]}}``: a row per evaluated setting, in grid order."""
     settings: dict[str, list[Job]] = {}

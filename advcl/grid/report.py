@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from advcl.grid.aggregate import aggregate
+from advcl.grid.aggregate import aggregate, training_rows
 from advcl.grid.spec import Grid
 from advcl.grid.steps import file_label
 
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
 
-def cell_text(metric: dict, percent: bool) -> str:
+def cell_text(metric: dict, percent: bool = False, digits: int | None = None) -> str:
     """``85.1 ± 0.9`` (× 100 for accuracies); a single result alone."""
-    scale, digits = (100, 1) if percent else (1, 2)
+    scale, digits = (100, 1 if digits is None else digits) if percent else (1, 2 if digits is None else digits)
     text = f"{scale * metric['mean']:.{digits}f}"
     return text if metric["sd"] is None else f"{text} ± {scale * metric['sd']:.{digits}f}"
 
@@ -80,6 +80,14 @@ def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000
               "evaluations": tables, "plots": []}
     parts = [f"# {grid.path.stem}", "", f"Grid {grid.path}; runs in {grid.output_dir}. Baseline: "
              f"{grid.spec.baseline or 'none'}.", ""]
+    result["training"] = training_rows(grid)
+    if result["training"]:
+        parts += ["## training", "", "Runs completed of all, and their training time and steps (mean ± s.d.).", "",
+                  "| setting | n | train s | steps |", "|---|---|---|---|"]
+        parts += [f"| {row['setting']} | {row['n']} of {row['of']} | "
+                  + " | ".join("unfinished" if row[k]["mean"] is None else cell_text(row[k], digits=d)
+                               for k, d in (("train_seconds", 1), ("steps", 0))) + " |" for row in result["training"]]
+        parts.append("")
     for label, table in tables.items():
         parts += table_markdown(label, table, test)
         if table["kind"] != "robust":
