@@ -239,3 +239,13 @@ def test_the_docs_results_grids_validate_and_expand(monkeypatch):
     assert 'data.train="runs/results/text/sst2_pwws:train"' in text.job("ada-s0").overrides
     assert [e.label for e in text.spec.evaluate] == ["clean"] + [f"{a}:sst2:validation" for a in
                                                               ("deepwordbug", "pwws", "textfooler", "textbugger")]
+
+
+def test_workers_share_the_cores_and_never_oversubscribe_them():
+    from advcl.errors import BadInput
+    from advcl.grid.local import thread_count
+
+    assert thread_count(2, 0, cores=16) == 8 and thread_count(3, 0, cores=16) == 5 and thread_count(1, 2, cores=4) == 2
+    for workers, threads in ((3, 0), (2, 2), (0, 1)):
+        with pytest.raises(BadInput):
+            thread_count(workers, threads, cores=2)

@@ -49,7 +49,8 @@ def run(
     if executor not in ("local", "slurm"):
         raise BadInput(f"--executor must be local or slurm, got {executor!r}")
     grid = load_grid(grid_file)
-    threads = thread_count(workers if executor == "local" else 1, threads)
+    # a SLURM job has the cores it asks for ([slurm] cpus), not this machine's
+    threads = thread_count(workers, threads) if executor == "local" else threads or grid.spec.slurm.cpus or 1
     if dry_run:
         listing = [{"job": j.name, "kind": j.kind, "setting": j.setting, "seed": j.seed, "needs": j.needs,
                     "stale": stale_settings(j),
