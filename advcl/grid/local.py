@@ -104,10 +104,12 @@ class View:
         self.progress.console.print(text, highlight=False, soft_wrap=True)
 
     def outcome(self, outcome: Outcome) -> None:
+        from rich.markup import escape
+
         if not outcome.ok:
-            self.say(f"[red]failed[/] {outcome.job}: {outcome.error}")
+            self.say(f"[red]failed[/] {escape(outcome.job)}: {escape(outcome.error)}")
         elif outcome.steps:
-            self.say(f"[green]done[/] {outcome.job} ({', '.join(outcome.steps)})")
+            self.say(f"[green]done[/] {escape(outcome.job)} ({escape(', '.join(outcome.steps))})")
 
     @contextmanager
     def shown(self):
