@@ -20,7 +20,7 @@ import pkgutil  # noqa: E402
 import re  # noqa: E402
 
 from advcl.cli.app import app  # noqa: E402
-from advcl.errors import AdvclError  # noqa: E402
+from advcl.errors import AdvclError, Interrupted  # noqa: E402
 
 COMMAND_ORDER = ("train", "perturb", "embed", "attack", "eval", "export", "report")
 
@@ -75,7 +75,9 @@ def main() -> None:
         distributed = _distributed()
         # under torchrun every process fails alike; one says why
         if distributed.launched_topology().is_main if distributed else os.environ.get("RANK", "0") == "0":
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            # a clean Ctrl-C (work saved, exit 130) is not an error: its message says what stopped and how to go on
+            prefix = "" if isinstance(exc, Interrupted) else "[bold red]error:[/] "
+            stderr.print(f"{prefix}{escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         distributed = _distributed()
