@@ -103,6 +103,7 @@ def test_recipe_completes_from_any_folder(tmp_path):
     (("advcl", "attack", "--attack", "pw"), ["pwws"]),
     (("advcl", "perturb", "-a", "text"), ["textbugger", "textfooler"]),
     (("advcl", "eval", "--suite", "a"), ["alignment"]),
+    (("advcl", "perturb", "--perturber", ""), ["pgd"]),  # --space embedding takes PGD's options
     (("advcl", "eval", "--protocol", ""), ["senteval", "fast"]),
     (("advcl", "eval", "--checkpoint", ""), ["best", "last"]),
     (("advcl", "eval", "--norm", "l"), ["l2", "linf"]),

@@ -20,7 +20,7 @@ from advcl.cli.attack import (
     SEED_OPTION,
     SHARD_OPTION,
 )
-from advcl.completion import choices, component_names, data_specs
+from advcl.completion import choices, component_names, data_specs, robust_perturbers
 
 
 EMBEDDING_SPACE_DEFAULTS = {"perturber": "pgd", "eps": 0.075}
@@ -62,7 +62,7 @@ def perturb(
     max_length: int = _in_panel(MAX_LENGTH_OPTION, TEXT_PANEL),
     mlm: str = _in_panel(MLM_OPTION, TEXT_PANEL),
     perturber: str = typer.Option(None, "--perturber", help="A perturber with PGD's options [default: pgd].",
-                                  autocompletion=component_names("perturber"), rich_help_panel=EMBEDDING_PANEL),
+                                  autocompletion=robust_perturbers, rich_help_panel=EMBEDDING_PANEL),
     eps: float = typer.Option(None, "--eps", help="The radius ε of the ball [default: 0.075].",
                               rich_help_panel=EMBEDDING_PANEL),
     steps: int = typer.Option(None, "--steps", min=1, help="Attack steps [default: 10].",
