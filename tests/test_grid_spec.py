@@ -170,27 +170,10 @@ def test_scheduling_a_failure_costs_only_itself_and_what_needs_it(recipes, monke
     from advcl.grid.local import View, drive
 
     monkeypatch.setattr(local, "POLL_SECONDS", 0)
-    path = grid_file(recipes, f"""
-        output_dir = "{recipes}/out"
-        [[method]]
-        name = "first"
-        recipe = "{recipes}/tiny.toml"
-        [[method]]
-        name = "after_first"
-        recipe = "{recipes}/tiny.toml"
-        needs = ["first"]
-        [[method]]
-        name = "other"
-        recipe = "{recipes}/tiny.toml"
-        [[method]]
-        name = "loop_a"
-        recipe = "{recipes}/tiny.toml"
-        needs = ["loop_b"]
-        [[method]]
-        name = "loop_b"
-        recipe = "{recipes}/tiny.toml"
-        needs = ["loop_a"]
-        """)
+    needs = {"first": [], "after_first": ["first"], "other": [], "loop_a": ["loop_b"], "loop_b": ["loop_a"]}
+    path = grid_file(recipes, f'output_dir = "{recipes}/out"\n' + "".join(
+        f'[[method]]\nname = "{name}"\nrecipe = "{recipes}/tiny.toml"\nneeds = {wanted}\n'
+        for name, wanted in needs.items()))
     grid = load_grid(path, check_recipes=False)
     executor = ScriptedExecutor({"first-s0"})
     queue = drive(grid.jobs, executor, View(len(grid.jobs), enabled=False), capacity=1)
