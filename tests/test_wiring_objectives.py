@@ -334,6 +334,8 @@ def test_taichi_gradients_reach_each_model_through_its_own_terms_and_the_kl_in_b
     objective = make_objective("taichi", model, kl_weight=0.6, ablation=ablation,
                                contrast={"temperature": 0.7}).double()
     adv_model = objective.adversarial_model
+    if adv_model is not None:  # a copy: same initialisation, no shared parameter
+        assert not {id(p) for p in adv_model.parameters()} & {id(p) for p in model.parameters()}
     with torch.no_grad():  # confident predictions: near-uniform ones make KL(p‖q) ≈ KL(q‖p) to second order
         for classifier in [model.hf.classifier] + ([adv_model.hf.classifier] if adv_model is not None else []):
             classifier.weight.mul_(5)
