@@ -62,8 +62,8 @@ def run(
         for job in listing:
             seed = f", seed {job['seed']}" if job["seed"] is not None else ""
             needs = f", after {', '.join(job['needs'])}" if job["needs"] else ""
-            print(f"{job['job']} ({job['kind']} of {job['setting']}{seed}{needs})"
-                  + (f": cannot run: {job['stale']}" if job["stale"] else "" if job["steps"] else ": nothing left to do"))
+            state = f": cannot run: {job['stale']}" if job["stale"] else "" if job["steps"] else ": nothing left to do"
+            print(f"{job['job']} ({job['kind']} of {job['setting']}{seed}{needs}){state}")
             for step in job["steps"]:
                 print(f"  {step['step']}: {step['command']}")
         runs = sum(j.kind == "run" for j in grid.jobs)

@@ -33,7 +33,8 @@ def metrics_of(evaluation: Evaluation, result: dict) -> dict[str, float]:
         return {"clean": attacked["clean_accuracy"]} | {f"ε={r['eps']:g}": r["accuracy"] for r in attacked["results"]}
     if evaluation.kind == "suite":
         key = "spearman" if evaluation.suite == "sts" else "accuracy"
-        return {task.split(":")[0]: score[key] for task, score in result["tasks"].items()} | {"average": result["average"]}
+        scores = {task.split(":")[0]: score[key] for task, score in result["tasks"].items()}
+        return scores | {"average": result["average"]}
     return {k: v for k, v in result["summary"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -90,7 +91,7 @@ def read_cell(grid: Grid, evaluation: Evaluation, setting: str, jobs: list[Job])
         result = json.loads(path.read_text(encoding="utf-8"))
         for metric, value in metrics_of(evaluation, result).items():
             cell.values.setdefault(metric, {})[job.seed] = value
-        if result.get("predictions"):
+        if evaluation.kind == "clean" and result.get("predictions"):
             cell.predictions[job.seed] = Path(result["predictions"])
         cell.examples = (result.get("robustness") or {}).get("examples") or _examples(result) or cell.examples
     return cell

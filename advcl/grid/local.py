@@ -86,7 +86,8 @@ class View:
     finished or failed job above it."""
 
     def __init__(self, total: int, enabled: bool = True):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         from advcl.engine.progress import stderr
 

@@ -39,18 +39,20 @@ def table_markdown(label: str, table: dict, test: str) -> list[str]:
         lines.append(f"| {row['setting']} | {n} | " + " | ".join(cells) + " |")
     tested = [row for row in table["rows"] if row.get("tests")]
     if tested:
+        per_example = any("per_example" in r["tests"] for r in tested)
         lines += ["", f"Against the baseline (same seed paired): {TEST_NAMES[test]} over seeds, p per metric"
-                  + ("; per-example McNemar p (accuracy) for each seed" if any("per_example" in r["tests"] for r in tested)
-                     else "") + ".", "",
+                  + ("; McNemar p (accuracy) on the per-example predictions of each seed" if per_example else "")
+                  + " (report.json adds the randomisation test's p for macro-F1 and MCC).", "",
                   "| setting | baseline | " + " | ".join(f"{m} Δ (p)" for m in metrics)
-                  + (" | McNemar p per seed |" if any("per_example" in r["tests"] for r in tested) else " |"),
-                  "|---" * (2 + len(metrics) + any("per_example" in r["tests"] for r in tested)) + "|"]
+                  + (" | McNemar p per seed |" if per_example else " |"),
+                  "|---" * (2 + len(metrics) + per_example) + "|"]
         scale = 100 if table["percent"] else 1
         for row in tested:
-            cells = [f"{scale * row['tests'][m]['difference']:+.2f} ({_p(row['tests'][m]['p'])})"
-                     if m in row["tests"] else "–" for m in metrics]
-            if any("per_example" in r["tests"] for r in tested):
-                cells.append(", ".join(_p(t["mcnemar_p"]) for t in row["tests"].get("per_example", {}).values()) or "–")
+            tests = row["tests"]
+            cells = [f"{scale * tests[m]['difference']:+.2f} ({_p(tests[m]['p'])})" if m in tests else "–"
+                     for m in metrics]
+            if per_example:
+                cells.append(", ".join(_p(t["mcnemar_p"]) for t in tests.get("per_example", {}).values()) or "–")
             lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -98,7 +100,8 @@ def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000
         from advcl.plots import robustness_plot
 
         stem = output / f"robustness_{file_label(label)}"
-        written = robustness_plot(rows, stem.with_suffix(".png"), groups) + robustness_plot(rows, stem.with_suffix(".svg"), groups)
+        written = [path for suffix in (".png", ".svg")
+                   for path in robustness_plot(rows, stem.with_suffix(suffix), groups)]
         result["plots"] += [p.name for p in written]
         seeds = sorted({len(members) for members in groups.values()})
         examples = sorted({r["examples"] for r in rows if r["examples"]})

@@ -117,9 +117,11 @@ class Evaluation:
         if self.attack and self.robust:
             raise GridError(f"'{where}': 'attack' (text) and 'robust' (embeddings) are separate evaluations")
         if not self.robust and (self.eps or self.steps or self.norm):
-            raise GridError(f"'{where}': 'eps', 'steps' and 'norm' set the embedding-space attack: add robust = \"pgd\"")
+            raise GridError(f"'{where}': 'eps', 'steps' and 'norm' set the embedding-space attack: "
+                            "add robust = \"pgd\"")
         if any(e <= 0 for e in self.eps) or self.steps < 0 or self.max_examples < 0 or self.num_examples < 1:
-            raise GridError(f"'{where}': eps must be positive, steps and max_examples at least 0, num_examples at least 1")
+            raise GridError(f"'{where}': eps must be positive, steps and max_examples at least 0, "
+                            "num_examples at least 1")
 
 
 @dataclass
@@ -263,7 +265,8 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
                 jobs.append(Job(run, "run", setting, name, seed, method.recipe, overrides, str(Path(output_dir) / run),
                                 list(method.needs), spec.evaluate if method.evaluate else []))
                 names_of[name].append(run)
-    jobs += [Job(m.name, "model", m.name, m.name, model=m.path or m.name, evaluations=spec.evaluate) for m in spec.model]
+    jobs += [Job(m.name, "model", m.name, m.name, model=m.path or m.name, evaluations=spec.evaluate)
+             for m in spec.model]
     known = {j.name for j in jobs} | set(names_of)
     for job in jobs:
         unknown = [n for n in job.needs if n not in known]
@@ -273,7 +276,8 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
     seen: set[str] = set()
     for job in jobs:
         if job.name in seen:
-            raise GridError(f"{path}: two jobs are named {job.name!r} (methods, models and perturbs need distinct names)")
+            raise GridError(f"{path}: two jobs are named {job.name!r} "
+                            "(methods, models and perturbs need distinct names)")
         seen.add(job.name)
     return jobs
 
