@@ -46,7 +46,7 @@ class SubmititExecutor:
         self.grid, self.threads, self.view = grid, threads, view
 
     def start(self, job: Job):
-        handle = self.submitter.submit(run_job, self.grid, job, self.threads)
+        handle = self.submitter.submit(run_job, self.grid, job, self.threads, str(Path.cwd()))
         self.view.say(f"submitted {job.name} (job {handle.job_id})")
         return job.name, handle
 

@@ -189,8 +189,11 @@ def record(grid: Grid, job: Job, error: str) -> None:
         failed.unlink(missing_ok=True)
 
 
-def run_job(grid: Grid, job: Job, threads: int) -> Outcome:
-    """Every pending step of ``job`` in turn, in this process's children (the SLURM executor's job body)."""
+def run_job(grid: Grid, job: Job, threads: int, cwd: str | None = None) -> Outcome:
+    """Every pending step of ``job`` in turn, in this process's children (the SLURM executor's job body), from
+    ``cwd`` (the grid's relative paths are the submitting folder's)."""
+    if cwd is not None:
+        os.chdir(cwd)
     done, stale = [], stale_settings(job)
     if stale:
         record(grid, job, stale)
