@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -232,3 +233,36 @@ def test_workers_share_the_cores_and_never_oversubscribe_them():
     for workers, threads in ((3, 0), (2, 2), (0, 1)):
         with pytest.raises(BadInput):
             thread_count(workers, threads, cores=2)
+
+
+def test_dry_run_lists_every_job_and_the_commands_it_would_run(recipes):
+    path = grid_file(recipes, f"""
+        output_dir = "{recipes}/out"
+        seeds = [1, 2]
+        [[method]]
+        name = "m"
+        recipe = "{recipes}/tiny.toml"
+        [[evaluate]]
+        data = "sst2:validation"
+        robust = "pgd"
+        eps = [0.05, 0.1]
+        steps = 3
+        [[evaluate]]
+        attack = "pwws"
+        data = "sst2:validation"
+        num_examples = 7
+        """)
+    result = run_cli("grid", "run", str(path), "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert [(j["job"], j["seed"], [s["step"] for s in j["steps"]]) for j in listing] == [
+        (f"m-s{s}", s, ["train", "pgd:sst2:validation", "pwws:sst2:validation"]) for s in (1, 2)]
+    train, robust, attack = listing[1]["steps"]
+    assert train["command"].startswith(f"advcl train --recipe {recipes}/tiny.toml --set ")
+    assert train["command"].endswith(f'--set run.name="m-s2" --set run.output_dir="{recipes}/out" --set run.seed=2')
+    assert robust["command"] == (f"advcl eval --model {recipes}/out/m-s2 --checkpoint best --json --max-examples 0 "
+                                 "--data sst2:validation --robust pgd --eps 0.05,0.1 --steps 3")
+    assert attack["command"] == (f"advcl attack --attack pwws --data sst2:validation --num-examples 7 --seed 0 "
+                                 f"--output {recipes}/out/_grid/m-s2/attack-pwws_sst2_validation "
+                                 f"--model {recipes}/out/m-s2 --checkpoint best --json")
+    assert not (recipes / "out").exists()  # a dry run writes nothing
