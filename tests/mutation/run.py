@@ -110,21 +110,38 @@ def run_tests(package_root: Path, tests: list[str], timeout: float, log: Path) -
             print(f"child error: {exc!r}", flush=True)
             os._exit(4)
     deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            if code == 3:
-                raise RuntimeError(log.read_text())
-            return "passed" if code == 0 else "failed"
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return "timeout"
-        time.sleep(0.05)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return "timeout"
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    code = os.waitstatus_to_exitcode(status)
+    if code == 3:
+        raise ImportError(log.read_text().strip())
+    return "passed" if code == 0 else "failed"
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        print("mutation: interrupted", file=sys.stderr)
+        return 130
+    except ImportError as exc:  # the child did not import the mutated copy: no result would mean anything
+        print(f"mutation: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="run only these mutants (repeatable)")
     parser.add_argument("--match", default="", help="run only mutants whose name contains this text")
