@@ -125,3 +125,18 @@ def test_report_files_say_which_cells_are_unfinished(grid, tmp_path):
     assert "n = 2, 3 seeds per setting, on 40 examples" in markdown
     stored = json.loads((tmp_path / "report" / "report.json").read_text())
     assert stored["evaluations"]["sst2:validation"]["rows"][1]["metrics"]["accuracy"]["n"] == 3
+
+
+def test_the_report_replaces_only_its_own_folder(grid, tmp_path):
+    from advcl.errors import BadInput
+    from advcl.grid.report import refuse_foreign_folder
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "draft.md").write_text("mine")
+    with pytest.raises(BadInput, match="holds other files and no grid report"):
+        refuse_foreign_folder(foreign)
+    assert (foreign / "draft.md").read_text() == "mine"
+    write_report(grid, tmp_path / "report", "t", trials=20)
+    refuse_foreign_folder(tmp_path / "report")  # its own earlier report: replaced
+    refuse_foreign_folder(tmp_path / "new")

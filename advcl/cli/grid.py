@@ -107,7 +107,7 @@ def report(
     as PNG, PDF and SVG. Writes report.md and report.json; cells with unfinished runs say so."""
     from advcl.engine.progress import stderr
     from advcl.errors import BadInput
-    from advcl.grid.report import write_report
+    from advcl.grid.report import refuse_foreign_folder, write_report
     from advcl.grid.spec import load_grid
     from advcl.runs import refuse_run_folder
 
@@ -116,6 +116,7 @@ def report(
     grid = load_grid(grid_file, check_recipes=False)
     output = output or grid.state_dir / "report"
     refuse_run_folder(output)
+    refuse_foreign_folder(output)
     result = write_report(grid, output, seed_test, trials)
     if as_json:
         print_json(result)

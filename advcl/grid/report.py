@@ -74,6 +74,21 @@ def robustness_rows(label: str, table: dict, grid: Grid) -> tuple[list[dict], di
     return rows, groups
 
 
+def refuse_foreign_folder(output: Path) -> None:
+    """The report replaces only its own files: a folder that holds anything else and no grid report is refused."""
+    from advcl.errors import BadInput
+
+    if output.is_file():
+        raise BadInput(f"--output {output} is a file, not a folder")
+    if output.is_dir() and any(output.iterdir()):
+        try:
+            ours = "evaluations" in json.loads((output / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise BadInput(f"--output {output} holds other files and no grid report: give an empty or new folder")
+
+
 def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000) -> dict:
     """Aggregate, draw and write; returns what report.json holds."""
     tables = aggregate(grid, test, trials)
