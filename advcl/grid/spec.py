@@ -31,6 +31,11 @@ A grid file (TOML; paths are relative to the working directory, like every advcl
     robust = "pgd"                        # optional: accuracy under PGD at each eps
     eps = [0.02, 0.075, 0.1]
 
+    [slurm]                               # --executor slurm: resources of each job (flags override)
+    partition = "gpu"
+    time_min = 240
+    gpus = 1
+
 String values of ``set`` may name ``{seed}`` and ``{output_dir}``. A run is named from what sets it apart:
 ``METHOD[-AXIS_VALUE...]-sSEED`` (:func:`run_name`), so the same grid always gives the same folders.
 """
