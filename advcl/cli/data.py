@@ -3,7 +3,7 @@ from __future__ import annotations
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
 
 
-@app.command(epilog="Examples:\n\n  ADVCL_DATA_DIR=../shared/data advcl data\n\n  advcl data --json")
+@app.command(epilog="Examples:\n\n  ADVCL_DATA_DIR=/path/to/data advcl data\n\n  advcl data --json")
 def data(as_json: bool = JSON_OPTION):
     """List the dataset catalogue and where each split resolves (local folder, hub id, or missing)."""
     from advcl.data.catalogue import catalogue_names, data_dir, meta_for, resolve

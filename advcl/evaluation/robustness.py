@@ -1,4 +1,4 @@
-"""Embedding-space robustness (../shared/methods.md, "Evaluation protocols"; CARL Tables 4-5).
+"""Embedding-space robustness (docs/methods.md, "Evaluation protocols"; CARL Tables 4-5).
 
 For each ε, PGD-K (a registered perturber, ``pgd`` by default) perturbs the input embeddings ``E = W[input_ids]``
 to maximise the cross-entropy of the true label; we report

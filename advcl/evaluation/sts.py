@@ -1,4 +1,5 @@
-"""Semantic textual similarity, the SimCSE protocol (Gao et al. 2021, §4.1 and Appendix B; ../shared/methods.md).
+"""Semantic textual similarity, the SimCSE protocol (Gao et al. 2021, §4.1 and Appendix B;
+docs/methods.md, "Evaluation protocols").
 
 Each pair is scored by the cosine of its two sentence embeddings, and a task's result is the Spearman rank
 correlation between those cosines and the gold scores, × 100. STS12-16 are scored in the "all" setting: the

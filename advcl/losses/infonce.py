@@ -1,6 +1,7 @@
 """In-batch InfoNCE with cosine similarity (van den Oord et al. 2018; SCAL, Miao et al. 2021, eq. 4; SimCSE).
 
-../shared/methods.md, "SCAL": ``L_ct = −1/N Σ_i log[exp(sim(z_i, z⁺_i)/τ) / Σ_k exp(sim(z_i, z⁺_k)/τ)]``.
+docs/methods.md, "Losses / InfoNCE" (SCAL eq. 7):
+``L_ct = −1/N Σ_i log[exp(sim(z_i, z⁺_i)/τ) / Σ_k exp(sim(z_i, z⁺_k)/τ)]``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """KL divergence between two predictive distributions (TaiChi, Chen et al. 2024, §3.4, "Model-level Fusion").
 
 ``KL(P‖Q) = Σ_c p_c (log p_c − log q_c)``, averaged over the batch: the paper's
-``L_KL = −1/N Σ_i p_i log(q_i / p_i)`` (../shared/methods.md, "TaiChi").
+``L_KL = −1/N Σ_i p_i log(q_i / p_i)`` (docs/methods.md, "Losses / KL divergence").
 """
 
 from __future__ import annotations

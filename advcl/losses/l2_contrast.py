@@ -1,6 +1,6 @@
 """Contrast by l2 distance, positives left out of the denominator (TaiChi, Chen et al. 2024, §3.4, "Data Augmentation").
 
-../shared/methods.md, "TaiChi": with ``s(u, v) = −‖u − v‖₂``,
+docs/methods.md, "Losses / L2 contrast": with ``s(u, v) = −‖u − v‖₂``,
 
     CTR = −Σ_i log exp(s(z_i, z'_i)/τ) / Σ_{j≠i} exp(s(z_i, z'_j)/τ).
 

@@ -1,4 +1,4 @@
-"""CARL's label-aware contrast against two memory banks (CARL §3.2, eq. 2-5; ../shared/methods.md, "CARL").
+"""CARL's label-aware contrast against two memory banks (CARL §3.2, eq. 2-5; docs/methods.md, "Supervised / CARL").
 
 With ``h(a, b) = exp(a·b/τ)`` on L2-normalised representations and m negatives ``n_j`` drawn among training
 examples with a different label:

@@ -1,6 +1,7 @@
 """InfoNCE with several positives per anchor (RobustSentEmbed, Rafiei Asl et al. 2024, eq. 9-10).
 
-../shared/methods.md, "RobustSentEmbed": ``L_con(z, P, N) = −log Σ_{p∈P} e^{sim(z,p)/τ} / Σ_{q∈P∪N} e^{sim(z,q)/τ}``.
+docs/methods.md, "Losses / Multi-positive InfoNCE" (eq. 9):
+``L_con(z, P, N) = −log Σ_{p∈P} e^{sim(z,p)/τ} / Σ_{q∈P∪N} e^{sim(z,q)/τ}``.
 The negatives of anchor i are "the positive pairs from other sentences in the same batch" (§3.2): every row
 k ≠ i of every view passed in.
 """

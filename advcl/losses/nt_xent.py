@@ -1,6 +1,6 @@
 """NT-Xent over 2N views (SimCLR, Chen et al. 2020; CAT, Pan et al. 2022, eq. 9).
 
-../shared/methods.md, "CAT": for each of the 2N views the positive is its pair and the other 2N−2 views
+docs/methods.md, "Losses / NT-Xent": for each of the 2N views the positive is its pair and the other 2N−2 views
 are negatives; ``ℓ_i = −log exp(sim(z_i, z_j)/τ) / Σ_{k≠i} exp(sim(z_i, z_k)/τ)``, averaged over all 2N anchors.
 """
 

@@ -1,7 +1,7 @@
 """Symmetric KL between two predictive distributions (SMART, Jiang et al. 2020).
 
 ``ℓ_s(P, Q) = KL(P‖Q) + KL(Q‖P) = Σ_c (p_c − q_c)(log p_c − log q_c)``, averaged over the batch
-(../shared/methods.md, "Perturbers / SMART").
+(docs/methods.md, "Losses / Symmetric KL").
 """
 
 from __future__ import annotations

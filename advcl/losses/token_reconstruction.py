@@ -1,6 +1,6 @@
 """RAR: reconstruct every original token from its adversarial token state (CARL paper §3.3, eq. 7).
 
-../shared/methods.md, "RAR": a reconstructor ``dense d→e, GELU, LayerNorm, decoder e→vocab tied to W`` (the
+docs/methods.md, "Supervised / RAR": a reconstructor ``dense d→e, GELU, LayerNorm, decoder e→vocab tied to W`` (the
 BERT/ALBERT masked-LM head; the paper lists LayerNorm first, here it comes after GELU as in those heads) and
 ``L_R`` = cross-entropy of the original token ids at every non-padding position.
 """

@@ -10,8 +10,9 @@
   original token is *not* a replacement.
 - :func:`load_masked_lm`: ``(masked LM, tokenizer)`` from a run folder trained with objective ``mlm`` (the
   encoder from its checkpoint's ``model.safetensors``, the head from ``objective.safetensors``) or from a
-  Hugging Face masked-LM folder. No pretrained masked LM exists offline (../shared/models.md): the ``mlm``
-  objective is how one gets made, for RobustSentEmbed's generator and for BAE / BERT-Attack.
+  Hugging Face masked-LM folder. No pretrained masked LM exists offline (docs/methods.md,
+  "Unsupervised / Masked-LM head"): the ``mlm`` objective is how one gets made, for RobustSentEmbed's
+  generator and for BAE / BERT-Attack.
 """
 
 from __future__ import annotations

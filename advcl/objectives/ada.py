@@ -1,5 +1,5 @@
 """ADA: adversarial data augmentation (Si et al. 2021; the TaiChi paper's baseline, Chen et al. 2024, §2.1 and
-Table 2; ../shared/methods.md, "ADA"): fine-tune on ``D_clean ∪ D_adv`` with the clean labels.
+Table 2; docs/methods.md, "Supervised / ADA"): fine-tune on ``D_clean ∪ D_adv`` with the clean labels.
 
 Each batch holds N rows of the perturbed dataset; the objective trains on their 2N texts, the N clean ones and
 their N adversarial twins (``advcl perturb``), each with the clean label:

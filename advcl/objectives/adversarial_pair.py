@@ -1,6 +1,6 @@
 """One clean and one adversarial forward pass, the perturbation built from the clean pass's own gradient.
 
-The one-step methods of ../shared/methods.md (FGSM/FGM training, SCAL, CAT) all need ``∇_E CE`` at the clean
+The one-step methods of docs/methods.md, "Supervised" (FGSM/FGM training, SCAL, CAT) all need ``∇_E CE`` at the clean
 input, then a second forward on ``E + δ``. :func:`adversarial_pair` reads ``∇_E CE`` off the backward pass that
 also yields the clean loss's parameter gradients (``embeds.retain_grad()`` and ``ctx.backward``), so a step
 costs two forward and two backward passes, the floor, and the clean graph is freed before the adversarial

@@ -1,4 +1,5 @@
-"""CARL: contrastive adversarial representation learning (CARL paper §3.2, eq. 1-6; ../shared/methods.md, "CARL").
+"""CARL: contrastive adversarial representation learning (CARL paper §3.2, eq. 1-6;
+docs/methods.md, "Supervised / CARL").
 
 ``L = CE_FreeLB + L_D``: FreeLB-K adversarial training (:mod:`advcl.objectives.freelb`) plus the label-aware
 contrast of :class:`advcl.losses.memory_bank_contrast.MemoryBankContrast` between the clean representation R

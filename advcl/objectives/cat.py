@@ -1,4 +1,4 @@
-"""CAT: contrastive adversarial training (Pan et al. AAAI 2022, eq. 5, 7-10; ../shared/methods.md, "CAT").
+"""CAT: contrastive adversarial training (Pan et al. AAAI 2022, eq. 5, 7-10; docs/methods.md, "Supervised / CAT").
 
 After the clean pass, ``r = ε·sign(∇_W CE)`` on the word-embedding **matrix** W (eq. 5 with the sign typo fixed;
 only rows of tokens in the batch are non-zero) and the adversarial pass looks the batch up in ``W + r``; W is

@@ -1,4 +1,4 @@
-"""FreeLB-K training (Zhu et al. 2020, Algorithm 1; ../shared/methods.md, "Perturbers / FreeLB-K").
+"""FreeLB-K training (Zhu et al. 2020, Algorithm 1; docs/methods.md, "Supervised / FreeLB").
 
 ``δ₀ ~ U(−1, 1)·γ/√(L·d)`` on real tokens; for t = 1..K: forward on ``W[ids] + δ_{t−1}``, backward ``CE/K`` (the
 parameter gradients of the K passes accumulate into their average), ``δ_t = δ_{t−1} + α·∇δ/‖∇δ‖`` per example,

@@ -1,9 +1,10 @@
 """Masked-LM head training (BERT's masked LM, Devlin et al. 2019, §3.1 "Task #1").
 
-No pretrained masked LM loads offline (../shared/models.md): this objective makes one for the encoder of the
-recipe, on an unlabelled corpus. 15 % of each sentence's tokens are selected (never [CLS] / [SEP]), 80 % of
-them become [MASK], 10 % a random token, 10 % stay (:func:`advcl.modeling.mlm.mask_tokens`); the loss is the
-cross-entropy of the original tokens at the selected positions only. The head is BERT's masked-LM head
+No pretrained masked LM loads offline (docs/methods.md, "Unsupervised / Masked-LM head"): this objective makes
+one for the encoder of the recipe, on an unlabelled corpus. 15 % of each sentence's tokens are selected (never
+[CLS] / [SEP]), 80 % of them become [MASK], 10 % a random token, 10 % stay
+(:func:`advcl.modeling.mlm.mask_tokens`); the loss is the cross-entropy of the original tokens at the selected
+positions only. The head is BERT's masked-LM head
 (dense, GELU, LayerNorm, decoder tied to W: :class:`advcl.losses.token_reconstruction.TokenReconstruction`);
 the encoder trains with it. :func:`advcl.modeling.mlm.load_masked_lm` turns the run folder into a
 ``BertForMaskedLM``: RobustSentEmbed's generator, and the masked LM of BAE / BERT-Attack.

@@ -1,4 +1,4 @@
-"""RAR: reconstruction from adversarial representations (CARL paper §3.3, eq. 7; ../shared/methods.md, "RAR").
+"""RAR: reconstruction from adversarial representations (CARL paper §3.3, eq. 7; docs/methods.md, "Supervised / RAR").
 
 ``L = CE_FreeLB + w_r·L_R`` from step 0, w_r = 0.1: FreeLB-K adversarial training (:mod:`advcl.objectives.freelb`)
 plus the cross-entropy of reconstructing every original token from its adversarial token state with

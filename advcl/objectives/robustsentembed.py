@@ -1,4 +1,4 @@
-"""RobustSentEmbed (Rafiei Asl et al. 2024, §3, eq. 2-10 and Algorithm 1; ../shared/methods.md,
+"""RobustSentEmbed (Rafiei Asl et al. 2024, §3, eq. 2-10 and Algorithm 1; docs/methods.md,
 "Unsupervised / RobustSentEmbed").
 
 Per batch: two dropout views X, X⁺ (SimCSE, :mod:`advcl.objectives.simcse`) give z and z⁺; the perturbation

@@ -1,4 +1,5 @@
-"""SCAL: supervised contrastive adversarial learning (Miao et al. 2021, §3.3, eq. 6-8; ../shared/methods.md, "SCAL").
+"""SCAL: supervised contrastive adversarial learning (Miao et al. 2021, §3.3, eq. 6-8;
+docs/methods.md, "Supervised / SCAL").
 
 ``E_adv = E + ε·∇_E CE/‖∇_E CE‖₂`` (FGM, eq. 6; FGSM works too), ``z = p(h)``, ``z_adv = p(h_adv)`` and
 

@@ -1,4 +1,4 @@
-"""SimCSE, unsupervised (Gao et al. 2021, §3, eq. 1; ../shared/methods.md, "Unsupervised / SimCSE").
+"""SimCSE, unsupervised (Gao et al. 2021, §3, eq. 1; docs/methods.md, "Unsupervised / SimCSE").
 
 Each sentence goes through the encoder twice in one batch of 2N rows, so the two passes draw different dropout
 masks: ``h_i`` and ``h⁺_i``. With the MLP pooler ``p(h) = tanh(W_p h + b)`` over the pooled representation

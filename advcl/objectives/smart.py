@@ -1,5 +1,5 @@
-"""SMART's smoothness-inducing adversarial regulariser (Jiang et al. 2020, eq. 1-3, Algorithm 1; ../shared/methods.md,
-"Perturbers / SMART"): ``L = CE(g(f(E)), y) + λ_s·ℓ_s(g(f(E)), g(f(E + δ)))``, λ_s = 1.
+"""SMART's smoothness-inducing adversarial regulariser (Jiang et al. 2020, eq. 1-3, Algorithm 1; docs/methods.md,
+"Supervised / SMART"): ``L = CE(g(f(E)), y) + λ_s·ℓ_s(g(f(E)), g(f(E + δ)))``, λ_s = 1.
 
 ℓ_s is the symmetric KL; δ is noise ``N(0, σ²)`` plus one normalised ascent step on ℓ_s with the clean prediction
 held fixed (:class:`advcl.perturbers.smart.SMART`). In the training loss ℓ_s depends on the parameters through both

@@ -1,4 +1,4 @@
-"""TaiChi (Chen et al. 2024, §3.4 and the ablations of §4.1 / Table 2; ../shared/methods.md, "TaiChi").
+"""TaiChi (Chen et al. 2024, §3.4 and the ablations of §4.1 / Table 2; docs/methods.md, "Supervised / TaiChi").
 
 Two encoders of the same architecture and initialisation, each with its classifier: ``f_clean``, the engine's
 model, trained on clean text x, and ``f_adv``, a copy made when the objective is built and owned by it, trained on

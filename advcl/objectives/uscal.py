@@ -1,8 +1,8 @@
-"""USCAL: unsupervised contrastive adversarial learning (Miao et al. 2021, §3.4, eq. 7 and 10;
-../shared/methods.md, "Unsupervised / USCAL").
+"""USCAL: unsupervised contrastive adversarial learning (Miao et al. 2021, §3.4, eq. 9-10;
+docs/methods.md, "Unsupervised / USCAL").
 
 SimCSE's two dropout views (:mod:`advcl.objectives.simcse`), plus an adversarial view of the first one built
-from the gradient of the contrastive loss itself (FGM, eq. 7):
+from the gradient of the contrastive loss itself (FGM, eq. 9):
 
     E_adv = E₁ + ε·∇_{E₁} L_ct(z1, z2) / ‖∇_{E₁} L_ct(z1, z2)‖₂,      L = L_ct(z1, z2) + α·L_ct(z1, z_adv)
 

@@ -1,4 +1,4 @@
-"""Vanilla fine-tuning: ``L = CE(g(h), y)`` (../shared/methods.md, "Supervised / Vanilla")."""
+"""Vanilla fine-tuning: ``L = CE(g(h), y)`` (docs/methods.md, "Supervised / Vanilla")."""
 
 from __future__ import annotations
 

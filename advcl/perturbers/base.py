@@ -4,7 +4,7 @@
 clean word-embedding lookups ``E = W[input_ids]`` (what Hugging Face models take as ``inputs_embeds``); the
 returned δ is detached, has the shape of ``embeds`` and is exactly zero at padding positions. A perturber
 differentiates with respect to δ only (``torch.autograd.grad``), so no parameter's ``.grad`` is touched
-(../shared/methods.md: "perturbations are computed with gradients detached from parameter updates").
+(docs/methods.md, "Conventions").
 
 One-step perturbers (FGSM, FGM) are a function of one gradient at δ = 0, ``∇_E L``; they also take that gradient
 directly (:meth:`OneStepPerturber.from_gradient`), so that an objective can read ``∇_E L`` off the backward pass

@@ -1,6 +1,6 @@
 """FGM (Miyato et al. 2017): ``r = ε·∇_E L / ‖∇_E L‖₂``.
 
-../shared/methods.md, "Perturbers / FGM": the norm is taken per example over all its non-padding token
+docs/methods.md, "Perturbers / FGM" (SCAL eq. 3 and 6): the norm is taken per example over all its non-padding token
 embeddings (``scope = "sentence"``); ``scope = "token"`` normalises each token embedding on its own.
 """
 

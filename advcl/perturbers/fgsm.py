@@ -1,6 +1,6 @@
 """FGSM (Goodfellow et al. 2015): ``r = ε·sign(∇_E L)`` on every non-padding token embedding.
 
-../shared/methods.md, "Perturbers / FGSM" (CAT's eq. 5 prints ``−ε``: a typo, the attack ascends the loss).
+docs/methods.md, "Perturbers / FGSM" (SCAL eq. 2) (CAT's eq. 5 prints ``−ε``: a typo, the attack ascends the loss).
 """
 
 from __future__ import annotations

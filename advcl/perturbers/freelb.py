@@ -1,7 +1,7 @@
 """FreeLB's inner perturbation (Zhu et al. 2020, Algorithm 1), as functions for the objectives that train with it.
 
 FreeLB-K is a training procedure, not a one-shot attack: K forward passes on ``E + δ_t``, each backpropagating
-``L/K`` so that parameter gradients accumulate, then one optimizer step (../shared/methods.md, "Perturbers /
+``L/K`` so that parameter gradients accumulate, then one optimizer step (docs/methods.md, "Perturbers /
 FreeLB-K"). The objective drives that loop with ``ctx.backward``; this module owns the δ arithmetic:
 
 - :func:`freelb_init`: ``δ₀ ~ U(−1, 1)·γ/√(L·d)`` on real tokens, ``L`` = the example's number of real tokens;

@@ -1,4 +1,4 @@
-"""CAT's perturbation of the word-embedding matrix W (Pan et al. 2022, eq. 5; ../shared/methods.md, "CAT").
+"""CAT's perturbation of the word-embedding matrix W (Pan et al. 2022, eq. 5-6; docs/methods.md, "Supervised / CAT").
 
 After the clean forward, ``r = ε·sign(∇_W CE)`` (max-norm, the paper's best; eq. 5 prints ``−ε``, a typo), or
 ``r = ε·∇_W/‖∇_W‖₂`` over the whole matrix (the paper's l2 variant, eq. 6). The adversarial forward looks the

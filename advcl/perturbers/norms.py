@@ -1,4 +1,4 @@
-"""Norms, ascent directions and ε-ball projections for embedding perturbations (../shared/methods.md, "Perturbers").
+"""Norms, ascent directions and ε-ball projections for embedding perturbations (docs/methods.md, "Perturbers").
 
 Every tensor here is ``(batch, length, dim)`` with a ``(batch, length)`` 0/1 mask of real tokens. ``scope``
 says what one norm is taken over: ``"sentence"`` = all non-padding token embeddings of one example (FGM,

@@ -1,6 +1,6 @@
 """PGD-K (Madry et al. 2018): a random start in the ε-ball, then K steps ``δ ← Π_ε(δ + α·∇L/‖∇L‖)``.
 
-../shared/methods.md, "Perturbers / PGD-K". FGSM and FGM are its one-step special cases (no random start,
+docs/methods.md, "Perturbers / PGD-K". FGSM and FGM are its one-step special cases (no random start,
 ``α = ε``, for which the projection is the identity); they are written as functions of the gradient
 (:class:`advcl.perturbers.base.OneStepPerturber`) so that objectives can reuse a gradient they already have.
 """
