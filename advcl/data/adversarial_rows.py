@@ -3,7 +3,7 @@
 ``advcl perturb`` writes every row it was given, each with the attack's ``status``: ``successful`` (adv_text
 fools the victim), ``failed`` (adv_text is the attack's last try, and the victim still classifies it right) or
 ``skipped`` (the victim was already wrong; adv_text repeats the clean text). The papers' D_adv is the successful
-attacks (TaiChi, Chen et al. 2024, §3.1; docs/methods.md, "TaiChi"): a skipped row pairs x with itself, a
+attacks (TaiChi, Chen et al. 2024, §3.3; docs/methods.md, "Supervised / TaiChi"): a skipped row pairs x with itself, a
 zero-distance positive and a KL between identical inputs. ``data.adv_statuses`` picks the statuses that train
 (default ``["successful"]``); the run's report.json records how many rows of each status were used and dropped.
 """

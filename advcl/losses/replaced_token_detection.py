@@ -9,7 +9,8 @@ replaced ones. Here the scorer's logit is that of "replaced", so ``1 − D = σ(
 
     ℓ_j = −1(x''_j ≠ x_j)·log σ(logit_j) − 1(x''_j = x_j)·log(1 − σ(logit_j))
 
-over the real positions after the first (that one holds h). ``reduction`` (docs/methods.md, "RobustSentEmbed"):
+over the real positions after the first (that one holds h). ``reduction`` (docs/methods.md,
+"Losses / Replaced-token detection"):
 
 - ``"mean"`` (default): the mean of ℓ_j over every scored token of the batch. RobustSentEmbed takes λ₂ = 0.005
   from DiffCSE (Chuang et al. 2022), whose code averages the per-token loss the same way; with that weight a

@@ -1,4 +1,4 @@
-"""Adversarial training on the input embeddings: the FGSM, FGM and PGD baselines (docs/methods.md, "Perturbers").
+"""Adversarial training on the input embeddings: the FGSM, FGM and PGD baselines (docs/methods.md, "Supervised").
 
 - ``fgsm_at`` (Goodfellow et al. 2015, §6: ``J̃ = α·J(x) + (1 − α)·J(x + ε·sign(∇_x J))``, α = 0.5) and ``fgm_at``
   (Miyato et al. 2017, the same mixture with the l2-normalised step): ``L = α·CE(E) + (1 − α)·CE(E + δ)`` with δ

@@ -16,7 +16,7 @@ the RSE authors' lineage, Li & Qiu 2021's TA-VAT): the token step ``η̃_i = η_
 ``n_i = ‖η̃_i‖_P / max_j ‖η̃_j‖_P`` over the sentence's real tokens, ``η_i ← Π_ε(n_i·η̃_i)``: the token whose
 perturbation is longest keeps it, the others shrink in proportion. ``"gradient"`` (the former default):
 ``n_i = ‖g_i‖_P / max_j ‖g_j‖_P``, §3.1's wording ("larger perturbations for tokens exhibiting larger
-gradients") rather than its equation. docs/methods.md, "RobustSentEmbed".
+gradients") rather than its equation. docs/methods.md, "Perturbers / RobustSentEmbed's perturbation".
 
 P is ``norm``: l∞ (the paper's choice, Table 5) normalises by the largest entry, ``g/‖g‖_∞`` (not ``sign``,
 which is FGSM's step), and projects by clamping; l2 normalises and projects by the l2 length.
