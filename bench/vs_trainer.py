@@ -120,7 +120,8 @@ def run_trainer(group_by_length: bool, rows: int, seed: int, folder: Path) -> di
     result = trainer.train()
     train_s = time.perf_counter() - started
     predictions = trainer.predict(validation_ds)
-    accuracy = float((np.argmax(predictions.predictions, -1) == np.array(validation.labels)).mean())
+    # label_ids, not validation.labels: with group_by_length Trainer predicts in its own (length-grouped) order
+    accuracy = float((np.argmax(predictions.predictions, -1) == predictions.label_ids).mean())
     return {"train_s": train_s, "setup_s": setup, "accuracy": accuracy, "steps": result.global_step,
             "hf_train_runtime": result.metrics.get("train_runtime"), "train_loss": result.metrics.get("train_loss"),
             "predicted_positive": float((np.argmax(predictions.predictions, -1) == 1).mean())}
