@@ -9,12 +9,15 @@ recipe cannot hold, or it registers a name already taken (built-ins load first, 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import os
+import typing
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Any, Literal
 
 import pluggy
 from packaging.requirements import InvalidRequirement, Requirement
@@ -67,6 +70,28 @@ _HOOK_OF_KIND = {
 }
 
 
+def config_problem(config) -> str | None:
+    """Why a component's ``Config`` cannot be read from a recipe (not a dataclass, a field of a type
+    :func:`advcl.config.validate.build` does not read), or None."""
+    if not dataclasses.is_dataclass(config) or not isinstance(config, type):
+        return "has no dataclass Config"
+    try:
+        hints = typing.get_type_hints(config)
+    except Exception as exc:  # an annotation naming something that does not exist
+        return f"Config annotations cannot be read ({type(exc).__name__}: {exc})"
+    for f in dataclasses.fields(config):
+        if not f.metadata.get("component") and not _readable(hints.get(f.name)):
+            return f"Config field '{f.name}' has a type recipes cannot hold ({hints.get(f.name)!r})"
+    return None
+
+
+def _readable(tp) -> bool:
+    origin = typing.get_origin(tp)
+    if tp in (Any, bool, int, float, str) or origin in (Literal, dict) or dataclasses.is_dataclass(tp):
+        return True
+    return origin is list and _readable(typing.get_args(tp)[0])
+
+
 @dataclass(frozen=True)
 class Component:
     """One registered component: its class, and which plugin (and version) provided it."""
@@ -95,8 +120,6 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def add(self, kind: str, cls: type, plugin: str, version: str) -> None:
-        from advcl.config.validate import config_problem
-
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{cls!r} has no string attribute 'name'")

@@ -333,7 +333,7 @@ def test_training_on_data_without_adversarial_text_stops_at_startup(tmp_path, ti
 
 
 def test_a_taichi_run_saves_the_clean_model_and_keeps_the_adversarial_one_in_its_state(tmp_path, tiny_model_dir):
-    from advcl.engine.distributed import world
+    from advcl.runtime.distributed import world
     from advcl.engine.session import _build, run_folder_for
     from advcl.export import export_model
     from advcl.runs import load_model

@@ -167,7 +167,7 @@ def _train_and_dump(rank, world, port, recipe_path, out_dir):
 
     from advcl.config.recipe import load_recipe
     from advcl.engine import session
-    from advcl.engine.distributed import shutdown
+    from advcl.runtime.distributed import shutdown
 
     recipe = load_recipe(recipe_path)
     device, topology = session._device_and_processes(recipe)
@@ -202,7 +202,7 @@ def balanced_sst2(path, per_label: int):
 def _collectives(rank, world, port, out):
     import torch.distributed as dist
 
-    from advcl.engine.distributed import any_rank, gather_rows
+    from advcl.runtime.distributed import any_rank, gather_rows
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -229,7 +229,7 @@ def test_gather_rows_and_any_rank_agree_on_every_process():
 def test_lost_peer_tells_another_process_stopping_from_an_own_error():
     import torch.distributed as dist
 
-    from advcl.engine.distributed import lost_peer
+    from advcl.runtime.distributed import lost_peer
 
     closed = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
                           "[127.0.0.1]:60621. This is typically caused by a remote worker crashing.")
@@ -465,7 +465,7 @@ def _train_with_nan_on_rank_1(rank, world, port, recipe_path, out):
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
     from advcl.config.recipe import load_recipe
     from advcl.engine import session
-    from advcl.engine.distributed import shutdown
+    from advcl.runtime.distributed import shutdown
     from advcl.errors import RunFailed
 
     recipe = load_recipe(recipe_path)
@@ -525,7 +525,7 @@ def test_bad_distributed_setup_is_one_error_from_rank_0(tmp_path, no_dropout_mod
 def test_a_missing_backend_or_too_few_devices_is_a_clear_error(monkeypatch):
     import torch.distributed as dist
 
-    from advcl.engine.distributed import Topology, init_process_group
+    from advcl.runtime.distributed import Topology, init_process_group
     from advcl.errors import BadInput
 
     monkeypatch.setattr(dist, "is_backend_available", lambda backend: False)

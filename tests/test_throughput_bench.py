@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from advcl.engine.devices import to_device
+from advcl.runtime.devices import to_device
 from advcl.engine.optim import build_optimizer
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gpu_throughput.py"

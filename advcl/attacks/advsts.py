@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from advcl.attacks.tasks import STATUS, AttackTask
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
 
@@ -115,8 +116,6 @@ def ground_truth(score: float) -> str:
 def result_row(position: int, gold: float, result, seconds: float) -> dict:
     """One JSON line: both texts before and after, the gold score, the predicted scores and cosines before and
     after, status, queries and words (of both sentences) perturbed."""
-    from advcl.attacks.runner import STATUS
-
     original = result.original_result.attacked_text
     perturbed = result.perturbed_result.attacked_text
     status = STATUS[type(result).__name__]
@@ -133,10 +132,6 @@ def result_row(position: int, gold: float, result, seconds: float) -> dict:
             "seconds": round(seconds, 3),
             "original_text": first, "original_text_pair": second,
             "perturbed_text": new_first, "perturbed_text_pair": new_second}
-
-
-def is_sts_rows(rows: list[dict]) -> bool:
-    return bool(rows) and "gold_score" in rows[0]
 
 
 def spearman_summary(rows: list[dict]) -> dict:
@@ -165,3 +160,6 @@ SUMMARY_LABELS = (
     ("skipped_attacks", "Skipped attacks (off by the margin already)"),
     ("examples", "Pairs"),
 )
+
+SIMILARITY = AttackTask("similarity", example_input, ground_truth, result_row, SUMMARY_LABELS, spearman_summary,
+                        {"sts_mapping": MAPPING})

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from advcl.attacks.tasks import STATUS, AttackTask
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
 
 PAIR_COLUMNS = ("premise", "hypothesis")  # TextAttack's column names for two-text inputs
-STATUS = {"SuccessfulAttackResult": "successful", "FailedAttackResult": "failed",
-          "SkippedAttackResult": "skipped", "MaximizedAttackResult": "maximized"}
 
 
 @dataclass(frozen=True)
@@ -129,10 +128,6 @@ def example_input(dataset: TextDataset, i: int):
     """What TextAttack attacks: the text, or an OrderedDict of the two texts of a pair."""
     from collections import OrderedDict
 
-    if dataset.task == "sts":
-        from advcl.attacks import advsts
-
-        return advsts.example_input(dataset, i)
     if dataset.pairs is None:
         return dataset.texts[i]
     return OrderedDict(zip(PAIR_COLUMNS, (dataset.texts[i], dataset.pairs[i])))
@@ -165,18 +160,14 @@ def attack_rows(attack, dataset: TextDataset, positions: list[int], seed: int) -
 
     from textattack.shared.utils import set_seed
 
-    from advcl.attacks import advsts
-
-    sts = dataset.task == "sts"
+    task = task_for(dataset)
     for position in positions:
         set_seed(example_seed(seed, position))
         start = time.perf_counter()
         label = dataset.labels[position]
-        truth = advsts.ground_truth(label) if sts else int(label)
-        result = attack.attack(example_input(dataset, position), truth)
+        result = attack.attack(task.example_input(dataset, position), task.ground_truth(label))
         seconds = time.perf_counter() - start
-        yield (advsts.result_row(position, label, result, seconds) if sts
-               else result_row(position, int(label), result, seconds))
+        yield task.result_row(position, label, result, seconds)
 
 
 def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, done: dict[int, dict],
@@ -195,12 +186,10 @@ def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, don
     return [done[p] for p in positions]
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise(rows: list[dict], task: AttackTask | None = None) -> dict:
     """TextAttack's summary (``AttackLogManager.log_summary``: AttackSuccessRate, WordsPerturbed, AttackQueries)
-    from result rows, rounded as TextAttack rounds; a maximized result counts as successful, as there. AdvSTS rows
-    add the Spearman x 100 before and after the attack (:func:`advcl.attacks.advsts.spearman_summary`)."""
-    from advcl.attacks import advsts
-
+    from result rows, rounded as TextAttack rounds; a maximized result counts as successful, as there; plus the
+    task's own keys (AdvSTS: the Spearman x 100 before and after the attack, :func:`advcl.attacks.advsts.spearman_summary`)."""
     total = len(rows)
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUS.values()}
     succeeded = counts["successful"] + counts["maximized"]
@@ -224,8 +213,7 @@ def summarise(rows: list[dict]) -> dict:
         "avg_words_per_input": mean([r["words"] for r in rows]),
         "avg_queries": mean(queried),
     }
-    if advsts.is_sts_rows(rows):
-        summary.update(advsts.spearman_summary(rows))
+    summary.update((task or CLASSIFICATION).summary_extra(rows))
     return summary
 
 
@@ -241,6 +229,19 @@ SUMMARY_LABELS = (
     ("skipped_attacks", "Skipped attacks"),
     ("examples", "Examples"),
 )
+
+CLASSIFICATION = AttackTask("classification", example_input, int,
+                            lambda position, label, result, seconds: result_row(position, int(label), result, seconds),
+                            SUMMARY_LABELS)
+
+
+def task_for(dataset: TextDataset) -> AttackTask:
+    """The attack goal of a dataset, chosen once: AdvSTS for an STS split, a label flip otherwise."""
+    if dataset.task == "sts":
+        from advcl.attacks.advsts import SIMILARITY
+
+        return SIMILARITY
+    return CLASSIFICATION
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -28,6 +28,13 @@ class Job:
     runtime: str  # what runs the victim: onnx (onnxruntime) or torch
 
     @property
+    def task(self):
+        """The attack goal (:func:`advcl.attacks.runner.task_for`): a label flip, or AdvSTS on an STS sample."""
+        from advcl.attacks.runner import task_for
+
+        return task_for(self.dataset)
+
+    @property
     def advsts(self) -> bool:
         """Whether this is an AdvSTS attack (an STS sample; :mod:`advcl.attacks.advsts`)."""
         return self.dataset.task == "sts"
@@ -85,8 +92,8 @@ def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int,
     from advcl.attacks.resources import activate, require, resources_dir
     from advcl.attacks.victim import SentenceVictim, Victim, onnx_session
     from advcl.data.catalogue import load_data
-    from advcl.engine.devices import pick_device
-    from advcl.engine.progress import stderr
+    from advcl.runtime.devices import pick_device
+    from advcl.runtime.progress import stderr
     from advcl.runs import load_model
 
     component = component_for(attack, mlm)
@@ -141,7 +148,7 @@ def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int,
 
 def execute(job: Job) -> list[dict]:
     """Attack what the shard still lacks, with progress on stderr; Ctrl-C keeps every finished result."""
-    from advcl.engine.progress import simple_progress
+    from advcl.runtime.progress import simple_progress
     from advcl.interrupts import raising_keyboard_interrupt
 
     positions = job.shard.positions(len(job.dataset))

@@ -50,9 +50,9 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 
 def _distributed():
-    """advcl.engine.distributed where a command has imported it, else None: importing it imports torch, which
+    """advcl.runtime.distributed where a command has imported it, else None: importing it imports torch, which
     --help, completion and a bad option never need."""
-    return sys.modules.get("advcl.engine.distributed")
+    return sys.modules.get("advcl.runtime.distributed")
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
     except AdvclError as exc:
         from rich.markup import escape
 
-        from advcl.engine.progress import stderr
+        from advcl.runtime.progress import stderr
 
         distributed = _distributed()
         # under torchrun every process fails alike; one says why
@@ -91,7 +91,7 @@ def main() -> None:
         if topology.is_main:
             from rich.markup import escape
 
-            from advcl.engine.progress import stderr
+            from advcl.runtime.progress import stderr
 
             # "[gloo/.../pair.cc:537] Connection closed by peer [127.0.0.1]:4242. This is typically ..." -> its gist
             reason = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().splitlines()[0] if str(exc).strip() else "")

@@ -88,8 +88,7 @@ def attack(
     skipped. The summary's accuracies are then the shares of pairs within the margin, and it adds the Spearman x100
     of the sample before and after the attack. See docs/attacks.md.
     """
-    from advcl.attacks import advsts
-    from advcl.attacks.runner import SUMMARY_LABELS, Shard, summarise, write_json
+    from advcl.attacks.runner import Shard, summarise, write_json
     from advcl.attacks.session import execute, prepare, sample_rows
     from advcl.errors import BadInput
     from advcl.runs import RunFolder
@@ -105,9 +104,8 @@ def attack(
     rows = execute(job)
     whole = sample_rows(job) if shard_spec.count == 1 else None
     result = {**job.settings.as_dict(), "attack": job.description, "model": model, "checkpoint": job.settings.model,
-              "folder": str(job.folder), "shard": shard or None, "runtime": job.runtime, "summary": summarise(rows)}
-    if job.advsts:
-        result["sts_mapping"] = advsts.MAPPING
+              "folder": str(job.folder), "shard": shard or None, "runtime": job.runtime, "summary": summarise(rows, job.task),
+              **job.task.report_extra}
     if whole is not None:
         write_json(job.folder / "summary.json", result)
         if RunFolder.is_run(model):
@@ -125,6 +123,5 @@ def attack(
         options = job.settings.options
         low, high = options["sts_score_range"]
         title += f" (margin {options['sts_margin']:g} on [{low:g}, {high:g}])"
-    labels = advsts.SUMMARY_LABELS if job.advsts else SUMMARY_LABELS
     print_table(title, ["metric", "value"], [[label, "n/a" if summary.get(key) is None else f"{summary[key]:g}"]
-                                             for key, label in labels])
+                                             for key, label in job.task.summary_labels])

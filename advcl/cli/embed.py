@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json
-from advcl.engine.progress import stderr
+from advcl.runtime.progress import stderr
 
 
 @app.command(
@@ -27,8 +27,8 @@ def embed(
 ):
     """Write one sentence embedding per input line."""
     from advcl.embedding import check_output_path, embed_texts, read_lines, write_embeddings
-    from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress
+    from advcl.runtime.devices import pick_device
+    from advcl.runtime.progress import simple_progress
     from advcl.errors import BadInput
     from advcl.modeling.pooling import POOLINGS
     from advcl.runs import load_model

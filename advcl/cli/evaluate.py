@@ -81,8 +81,8 @@ def eval_(
     from advcl.data.batching import encode
     from advcl.data.catalogue import load_data
     from advcl.data.dataset import Columns
-    from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress, stderr
+    from advcl.runtime.devices import pick_device
+    from advcl.runtime.progress import simple_progress, stderr
     from advcl.errors import BadInput
     from advcl.evaluation.classify import predict
     from advcl.evaluation.metrics import classification_metrics

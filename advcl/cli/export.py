@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json
-from advcl.engine.progress import stderr
+from advcl.runtime.progress import stderr
 
 
 EXPORT_MARKERS = ("config.json", "model.onnx")  # what every export format writes at its top level

@@ -105,7 +105,7 @@ def report(
     """One table per evaluation: mean ± sample s.d. over seeds, n, and tests against the baseline (McNemar and
     randomisation on the per-example predictions, paired t or Wilcoxon over seeds); robust accuracy against ε
     as PNG, PDF and SVG. Writes report.md and report.json; cells with unfinished runs say so."""
-    from advcl.engine.progress import stderr
+    from advcl.runtime.progress import stderr
     from advcl.errors import BadInput
     from advcl.grid.report import refuse_foreign_folder, write_report
     from advcl.grid.spec import load_grid

@@ -141,7 +141,7 @@ def perturb(
         return
     print_table(f"{job.description} — adversarial {split} split", ["", "value"], [[k, v] for k, v in result.items()])
     if rows is None:
-        from advcl.engine.progress import stderr
+        from advcl.runtime.progress import stderr
 
         stderr.print(f"{len(job.done)} of {len(job.dataset)} examples attacked; {output / f'{split}.jsonl'} is "
                      "written when all are (finish the other shards, then run again without --shard)")
@@ -192,8 +192,8 @@ def perturb_embeddings(model: str, data: str, output: Path, split: str, num_exam
 
     from advcl.data.batching import encode
     from advcl.data.catalogue import load_data
-    from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress
+    from advcl.runtime.devices import pick_device
+    from advcl.runtime.progress import simple_progress
     from advcl.errors import BadInput
     from advcl.evaluation.perturbations import embedding_perturbations
     from advcl.evaluation.robustness import AttackSettings, check_eps, representation_distances

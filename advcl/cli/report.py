@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from advcl.cli.app import JSON_OPTION, app, print_json, print_table
-from advcl.engine.progress import stderr
+from advcl.runtime.progress import stderr
 
 
 @app.command(

@@ -39,7 +39,7 @@ def build(
     from advcl.attacks.resources import build as build_resources
     from advcl.attacks.resources import resources_dir, status
     from advcl.data.catalogue import data_dir
-    from advcl.engine.progress import stderr
+    from advcl.runtime.progress import stderr
 
     folder = Path(output).expanduser() if output else resources_dir()
     names = tuple(n.strip() for n in only.split(",") if n.strip())

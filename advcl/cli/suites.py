@@ -14,8 +14,8 @@ DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
 
 def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None, batch_size: int,
               max_examples: int, plot: Path | None, device: str, as_json: bool, protocol: str = "senteval") -> None:
-    from advcl.engine.devices import pick_device
-    from advcl.engine.progress import simple_progress, stderr
+    from advcl.runtime.devices import pick_device
+    from advcl.runtime.progress import simple_progress, stderr
     from advcl.runs import RunFolder, load_model
 
     if suite not in SUITES:

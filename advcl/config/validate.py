@@ -93,28 +93,6 @@ def _check(value, tp, where: str):
     raise RecipeError(f"'{where}' must be {_type_name(tp)}, got {value!r}")
 
 
-def config_problem(config) -> str | None:
-    """Why a component's ``Config`` cannot be read from a recipe (not a dataclass, a field of a type
-    :func:`_check` does not know), or None."""
-    if not dataclasses.is_dataclass(config) or not isinstance(config, type):
-        return "has no dataclass Config"
-    try:
-        hints = typing.get_type_hints(config)
-    except Exception as exc:  # an annotation naming something that does not exist
-        return f"Config annotations cannot be read ({type(exc).__name__}: {exc})"
-    for f in dataclasses.fields(config):
-        if not f.metadata.get("component") and not _readable(hints.get(f.name)):
-            return f"Config field '{f.name}' has a type recipes cannot hold ({hints.get(f.name)!r})"
-    return None
-
-
-def _readable(tp) -> bool:
-    origin = typing.get_origin(tp)
-    if tp in (Any, bool, int, float, str) or origin in (Literal, dict) or dataclasses.is_dataclass(tp):
-        return True
-    return origin is list and _readable(typing.get_args(tp)[0])
-
-
 class FieldRangeError(RecipeError):
     """A recipe value outside its field's range; ``key`` is dotted, or a bare field name that ``build`` prefixes."""
 

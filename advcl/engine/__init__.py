@@ -1,1 +1,1 @@
-"""The one training engine: optimizer, schedule, devices, precision, checkpoints, resume, progress."""
+"""The training loop: session setup, the trainer, optimizer and schedule, validation, checkpoints and resume."""

@@ -15,9 +15,9 @@ from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
 from advcl.engine.checkpoint import CorruptCheckpoint, list_checkpoints, remove_orphans, set_aside
 from advcl.config.validate import RecipeError
-from advcl.engine.devices import check_precision, pick_device, seed_everything
-from advcl.engine.distributed import barrier, init_process_group, launched_topology
-from advcl.engine.progress import stderr
+from advcl.runtime.devices import check_precision, pick_device, seed_everything
+from advcl.runtime.distributed import barrier, init_process_group, launched_topology
+from advcl.runtime.progress import stderr
 from advcl.engine.trainer import Trainer
 from advcl.engine.validation import make_validator
 from advcl.errors import BadInput

@@ -28,10 +28,10 @@ from torch.nn.parallel import DistributedDataParallel
 from advcl.config.schema import Recipe
 from advcl.data.batching import EncodedDataset, epoch_batches, groups_by_length
 from advcl.engine import checkpoint as ckpt
-from advcl.engine.devices import autocast, to_device
-from advcl.engine.distributed import any_rank, barrier, gather_objects, world
+from advcl.runtime.devices import autocast, to_device
+from advcl.runtime.distributed import any_rank, barrier, gather_objects, world
 from advcl.engine.optim import build_optimizer, linear_schedule
-from advcl.engine.progress import stderr, training_progress
+from advcl.runtime.progress import stderr, training_progress
 from advcl.engine.validation import Validator
 from advcl.errors import BadInput, Interrupted, RunFailed
 from advcl.objectives.base import Objective, StepContext

@@ -19,7 +19,7 @@ from advcl.config.schema import Recipe
 from advcl.config.validate import RecipeError
 from advcl.data.batching import encode
 from advcl.data.dataset import TextDataset
-from advcl.engine.distributed import gather_objects, world
+from advcl.runtime.distributed import gather_objects, world
 from advcl.evaluation.classify import evaluate
 
 Validator = Callable[..., dict]  # (model, progress=None) -> metrics

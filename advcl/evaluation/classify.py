@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from advcl.data.batching import EncodedDataset, length_sorted_batches
-from advcl.engine.devices import autocast
-from advcl.engine.distributed import gather_objects, world
+from advcl.runtime.devices import autocast
+from advcl.runtime.distributed import gather_objects, world
 from advcl.evaluation.metrics import classification_metrics
 from advcl.modeling.encoder import model_inputs
 

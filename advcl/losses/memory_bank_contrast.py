@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import at_least, fraction, positive
-from advcl.engine.distributed import gather_rows
+from advcl.runtime.distributed import gather_rows
 from advcl.hookspecs import hookimpl
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import positive
-from advcl.engine.distributed import gather_with_grad
+from advcl.runtime.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
 from advcl.losses.infonce import cosine_logits
 

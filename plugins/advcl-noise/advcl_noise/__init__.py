@@ -1,6 +1,6 @@
 """advcl-noise: registers the ``gaussian_noise`` perturber with advcl."""
 
-from advcl.hookspecs import hookimpl
+from advcl.api import hookimpl
 from advcl_noise.gaussian import GaussianNoise
 
 __version__ = "0.1.0"

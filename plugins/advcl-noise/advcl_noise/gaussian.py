@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from advcl.config.ranges import not_negative
-from advcl.perturbers.base import Perturber
-from advcl.perturbers.norms import Norm, Scope, project, token_mask
+from advcl.api import Norm, Perturber, Scope, not_negative, project, token_mask
 
 
 class GaussianNoise(Perturber):
@@ -31,8 +29,8 @@ class GaussianNoise(Perturber):
         scope: Scope = "sentence"
 
         def __post_init__(self):
-            not_negative("perturber.sigma", self.sigma)
-            not_negative("perturber.eps", self.eps)
+            not_negative("sigma", self.sigma)
+            not_negative("eps", self.eps)
 
     def __call__(self, loss_fn, embeds, attention_mask):
         c = self.config

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from advcl import plugins
-from advcl.config.validate import ComponentSpec, RecipeError, build
+from advcl.api import ComponentSpec, RecipeError, build
 from advcl_noise.gaussian import GaussianNoise
 
 MASK = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
@@ -47,7 +47,10 @@ def test_projection_keeps_noise_inside_the_ball(norm, scope):
 
 def test_negative_sigma_is_a_recipe_error():
     with pytest.raises(RecipeError, match="'perturber.sigma' must not be negative"):
-        GaussianNoise.Config(sigma=-1.0)
+        build(GaussianNoise.Config, {"sigma": -1.0}, "perturber")
+    cls = plugins.registry().get("objective", "pgd_at").cls
+    with pytest.raises(RecipeError, match=r"^'objective\.perturber\.eps' must not be negative"):
+        build(cls.Config, {"perturber": {"name": "gaussian_noise", "eps": -0.5}}, "objective")
 
 
 def test_pgd_at_accepts_it_by_name():

@@ -1,6 +1,6 @@
 """advcl-supcon: registers the ``supcon`` loss and the ``supcon`` objective with advcl."""
 
-from advcl.hookspecs import hookimpl
+from advcl.api import hookimpl
 from advcl_supcon.loss import SupConLoss
 from advcl_supcon.objective import SupConObjective
 

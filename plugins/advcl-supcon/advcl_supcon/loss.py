@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from advcl.config.ranges import positive
+from advcl.api import positive
 
 
 class SupConLoss(nn.Module):
@@ -37,7 +37,7 @@ class SupConLoss(nn.Module):
         temperature: float = 0.1  # τ; Khosla et al. use 0.1
 
         def __post_init__(self):
-            positive("loss.temperature", self.temperature)
+            positive("temperature", self.temperature)
 
     def __init__(self, config: Config | None = None):
         super().__init__()

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from advcl.config.ranges import at_least, not_negative
-from advcl.config.validate import component
-from advcl.modeling.encoder import model_inputs
-from advcl.objectives.base import Objective, StepOutput, create
+from advcl.api import Objective, StepOutput, at_least, component, create, model_inputs, not_negative
 
 
 class SupConObjective(Objective):
@@ -29,8 +26,8 @@ class SupConObjective(Objective):
         projection_dim: int = 128
 
         def __post_init__(self):
-            not_negative("objective.weight", self.weight)
-            at_least("objective.projection_dim", self.projection_dim, 1)
+            not_negative("weight", self.weight)
+            at_least("projection_dim", self.projection_dim, 1)
 
     def __init__(self, config, model=None, **kwargs):
         super().__init__(config, model=model, **kwargs)

@@ -8,9 +8,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from advcl import plugins
-from advcl.config.validate import ComponentSpec, RecipeError, build
-from advcl.modeling.encoder import EncoderClassifier
-from advcl.objectives.base import StepContext, create
+from advcl.api import ComponentSpec, EncoderClassifier, RecipeError, StepContext, build, create
 from advcl_supcon.loss import SupConLoss
 
 
@@ -61,9 +59,12 @@ def test_clustered_features_score_lower_and_singletons_give_zero_with_a_graph():
     assert alone.item() == 0.0 and torch.equal(features.grad, torch.zeros(3, 4))
 
 
-def test_temperature_must_be_positive():
+def test_temperature_must_be_positive_and_the_error_names_the_path_it_was_read_from():
     with pytest.raises(RecipeError, match="'loss.temperature' must be above 0"):
-        SupConLoss.Config(temperature=0.0)
+        build(SupConLoss.Config, {"temperature": 0.0}, "loss")
+    cls = plugins.registry().get("objective", "supcon").cls
+    with pytest.raises(RecipeError, match=r"^'objective\.contrast\.temperature' must be above 0"):
+        build(cls.Config, {"contrast": {"temperature": -1.0}}, "objective")
 
 
 def test_objective_step_trains_encoder_and_projection_head():
