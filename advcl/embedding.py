@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError
 from advcl.errors import BadInput
 from advcl.modeling.encoder import model_inputs
+from advcl.runtime.atomic import atomic_path
 
 OUTPUT_SUFFIXES = (".npy", ".safetensors", ".jsonl")
 
@@ -69,13 +69,12 @@ def write_embeddings(path: Path, texts: list[str], embeddings: torch.Tensor) -> 
     from safetensors.torch import save_file
 
     suffix = path.suffix.lower()
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
-    if suffix == ".npy":
-        np.save(tmp, embeddings.numpy())
-    elif suffix == ".safetensors":
-        save_file({"embeddings": embeddings.contiguous()}, tmp)
-    else:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for text, vector in zip(texts, embeddings.tolist()):
-                handle.write(json.dumps({"text": text, "embedding": vector}) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            np.save(tmp, embeddings.numpy())
+        elif suffix == ".safetensors":
+            save_file({"embeddings": embeddings.contiguous()}, tmp)
+        else:
+            with tmp.open("w", encoding="utf-8") as handle:
+                for text, vector in zip(texts, embeddings.tolist()):
+                    handle.write(json.dumps({"text": text, "embedding": vector}) + "\n")

@@ -9,7 +9,6 @@ legend.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
+
+from advcl.runtime.atomic import atomic_path
 
 DPI = 120
 FORMATS = (".png", ".pdf", ".svg")
@@ -35,9 +36,8 @@ def save_figure(figure, path: Path, dpi: int = DPI) -> list[Path]:
         figure.tight_layout()
         for target in paths:
             suffix = target.suffix.lower()
-            tmp = target.with_name(f".{target.name}.tmp{suffix}")
-            figure.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=METADATA[suffix])
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                figure.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=METADATA[suffix])
     finally:
         plt.close(figure)
     return paths

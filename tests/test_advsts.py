@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from attack_helpers import InterruptAfter, without_time
 from conftest import run_cli
 
 from advcl.attacks import advsts, resources, runner, session
@@ -52,25 +53,8 @@ def advsts_job(model_dir, data, folder, shard=runner.Shard(), margin=MARGIN, num
                            sts_margin=margin)
 
 
-def without_time(rows):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
-
-
 def deviation(row, which):
     return abs(row[f"{which}_score"] - row["gold_score"])
-
-
-class InterruptAfter:
-    """An attack that runs the real one ``n`` times, then behaves like Ctrl-C; counts what it attacked."""
-
-    def __init__(self, attack, n):
-        self.inner, self.n, self.attacked = attack, n, []
-
-    def attack(self, example, label):
-        if len(self.attacked) == self.n:
-            raise KeyboardInterrupt
-        self.attacked.append(example)
-        return self.inner.attack(example, label)
 
 
 def test_cosine_maps_linearly_onto_the_declared_range():

@@ -1,8 +1,8 @@
 """Running attacks in-process on a tiny model: shards, resume after an interruption, TextAttack's summary, and the
 checks that refuse bad input (unknown attack, missing resource, attack settings that differ from a folder's)."""
 
-
 import pytest
+from attack_helpers import InterruptAfter, without_time
 
 from advcl.attacks import resources, runner, session
 from advcl.errors import BadInput, Interrupted
@@ -12,23 +12,6 @@ def deepwordbug(model_dir, folder, shard=runner.Shard(), num_examples=6, seed=3,
     return session.prepare("deepwordbug", str(model_dir), "sst2:validation", num_examples=num_examples, seed=seed,
                            query_budget=query_budget, model_batch_size=4, max_length=48, mlm="", output=folder,
                            default_output=None, shard=shard, overwrite=False)
-
-
-def without_time(rows):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
-
-
-class InterruptAfter:
-    """An attack that runs the real one ``n`` times, then behaves like Ctrl-C; counts what it attacked."""
-
-    def __init__(self, attack, n):
-        self.inner, self.n, self.attacked = attack, n, []
-
-    def attack(self, example, label):
-        if len(self.attacked) == self.n:
-            raise KeyboardInterrupt
-        self.attacked.append(example)
-        return self.inner.attack(example, label)
 
 
 def test_shards_partition_the_sample():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from advcl.engine import checkpoint as ckpt
+from advcl.runs import checkpoints as folders
 from advcl.errors import RunFailed
 from tiny_models import tiny_bert
 
@@ -70,7 +71,7 @@ def test_a_failing_write_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
         _save(tmp_path, 2, model, opt)
     assert str(info.value) == f"could not write checkpoint for step 2 (disk full); the last good checkpoint is {good}"
     assert [p.name for p in tmp_path.iterdir()] == [good.name]  # no half-written folder left
-    assert ckpt.latest_checkpoint(tmp_path) == good
+    assert folders.latest_checkpoint(tmp_path) == good
     assert {p.name: p.read_bytes() for p in good.iterdir()} == before
 
 
@@ -78,11 +79,11 @@ def test_prune_keeps_newest_and_best(tmp_path):
     model, opt, _ = _trained_model_and_optimizer()
     for step in (1, 2, 3, 4, 5):
         _save(tmp_path, step, model, opt)
-    ckpt.prune_checkpoints(tmp_path, keep=2, protect={ckpt.checkpoint_name(2)})
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000002", "step-0000004", "step-0000005"]
+    folders.prune_checkpoints(tmp_path, keep=2, protect={folders.checkpoint_name(2)})
+    assert [p.name for p in folders.list_checkpoints(tmp_path)] == ["step-0000002", "step-0000004", "step-0000005"]
 
 
 def test_incomplete_folders_are_not_checkpoints(tmp_path):
     (tmp_path / ".tmp-step-0000009-1").mkdir()
     (tmp_path / "step-0000010").mkdir()  # no state.json: never renamed into place by us
-    assert ckpt.latest_checkpoint(tmp_path) is None
+    assert folders.latest_checkpoint(tmp_path) is None

@@ -15,7 +15,6 @@ carry scores instead of labels.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from advcl.attacks.tasks import STATUS, AttackTask
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
+from advcl.runtime.atomic import write_text
 
 PAIR_COLUMNS = ("premise", "hypothesis")  # TextAttack's column names for two-text inputs
 
@@ -245,6 +245,4 @@ def task_for(dataset: TextDataset) -> AttackTask:
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

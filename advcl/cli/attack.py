@@ -109,11 +109,8 @@ def attack(
     if whole is not None:
         write_json(job.folder / "summary.json", result)
         if RunFolder.is_run(model):
-            run = RunFolder(model)
-            report = run.read_report()
-            entry = {k: result[k] for k in ("attack", "folder", "summary")}
-            report.setdefault("attacks", {})[f"{attack}:{data}"] = entry
-            run.write_report(report)
+            RunFolder(model).record({f"{attack}:{data}": {k: result[k] for k in ("attack", "folder", "summary")}},
+                                    "attacks")
     if as_json:
         print_json(result)
         return

@@ -138,15 +138,12 @@ def eval_(
         with simple_progress(f"{robust} attack") as progress:
             result["robustness"] = robustness(loaded.model, encoded, eps_values, settings, batch_size, dev, progress)
     if run is not None:
-        report = run.read_report()
         kept = predictions.resolve()  # relative to the run folder when inside it, so the folder can move
         kept = kept.relative_to(run.path.resolve()) if kept.is_relative_to(run.path.resolve()) else kept
-        report.setdefault("evaluations", {})[key] = {"checkpoint": loaded.source, **metrics, "sample": sample,
-                                                     "predictions": str(kept)}
+        run.record({key: {"checkpoint": loaded.source, **metrics, "sample": sample, "predictions": str(kept)}},
+                   "evaluations")
         if robust:
-            report.setdefault("robustness", {})[key] = {"checkpoint": loaded.source, **result["robustness"],
-                                                        "sample": sample}
-        run.write_report(report)
+            run.record({key: {"checkpoint": loaded.source, **result["robustness"], "sample": sample}}, "robustness")
         if key != data:
             stderr.print(f"note: evaluated {describe_sample({'sample': sample})} examples: kept in {run.report} as "
                          f"{key!r}, beside (never over) the whole split's {data!r}", soft_wrap=True)

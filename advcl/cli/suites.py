@@ -42,7 +42,7 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
         if RunFolder.is_run(name):  # a sampled suite is kept beside, never over, the whole one
             run = RunFolder(name)
             key = suite if not _sampled(results[name]) else f"{suite}@{max_examples}"
-            run.write_report(run.read_report() | {key: {"checkpoint": loaded.source, **results[name]}})
+            run.record({key: {"checkpoint": loaded.source, **results[name]}})
             if key != suite:
                 stderr.print(f"note: --max-examples {max_examples} sampled the suite: kept in {run.report} as "
                              f"{key!r}, beside (never over) the whole suite's {suite!r}", soft_wrap=True)

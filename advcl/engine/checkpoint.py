@@ -1,4 +1,7 @@
-"""Checkpoints: safetensors weights and optimizer state, JSON for the rest, written atomically.
+"""Writing and reading a checkpoint's training state: safetensors weights and optimizer state, JSON for the rest.
+
+The folder format (names, the newest complete one, pruning, reading a file with a one-line error) belongs to the run
+folder, :mod:`advcl.runs.checkpoints`.
 
 A checkpoint is a folder ``checkpoints/step-NNNNNNN``. It is written under a temporary name and renamed
 into place only when every file is complete and flushed, so a kill at any moment leaves the previous
@@ -18,45 +21,27 @@ import errno
 import json
 import os
 import random
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from advcl.errors import BadInput, RunFailed
-
-PREFIX = "step-"
-NAME = re.compile(r"step-(\d{7,})")
-TMP_PREFIX = ".tmp-" + PREFIX
-
-
-class CorruptCheckpoint(BadInput):
-    """A checkpoint file that is missing, unreadable, of the wrong shape or holds NaN/inf; the message names it."""
-
+from advcl.errors import RunFailed
+from advcl.runs.checkpoints import (
+    TMP_PREFIX,
+    CorruptCheckpoint,
+    checkpoint_name,
+    first_nonfinite,
+    latest_checkpoint,
+    read_json,
+    read_tensors,
+)
 
 class NonFiniteState(RunFailed):
     """Weights or optimizer state became NaN/inf: such a state is never written as a checkpoint."""
-
-
-def checkpoint_name(step: int) -> str:
-    return f"{PREFIX}{step:07d}"
-
-
-def list_checkpoints(root: Path) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary folders are ignored)."""
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if NAME.fullmatch(p.name) and p.is_dir() and (p / "state.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    found = list_checkpoints(root)
-    return found[-1] if found else None
 
 
 def optimizer_to_files(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -175,41 +160,6 @@ def write_error(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def first_nonfinite(tensors: dict[str, torch.Tensor]) -> str | None:
-    """The name of the first floating-point tensor holding NaN or ±inf, or None."""
-    for name, tensor in tensors.items():
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            return name
-    return None
-
-
-def read_tensors(path: Path, finite: bool = True) -> dict[str, torch.Tensor]:
-    """A safetensors file, or :class:`CorruptCheckpoint` naming it (missing, cut short, bad header, NaN/inf)."""
-    if not path.is_file():
-        raise CorruptCheckpoint(f"{path} is missing")
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CorruptCheckpoint(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
-    bad = first_nonfinite(tensors) if finite else None
-    if bad is not None:
-        raise CorruptCheckpoint(f"{path} holds NaN or infinite values (in {bad}): not a usable checkpoint")
-    return tensors
-
-
-def read_json(path: Path, kind: type = dict):
-    """A JSON file of the given top-level type, or :class:`CorruptCheckpoint` naming it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorruptCheckpoint(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptCheckpoint(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, kind):
-        raise CorruptCheckpoint(f"{path} is not a JSON {kind.__name__}")
-    return data
-
-
 def load_checkpoint(folder: Path, rank: int = 0) -> dict:
     """Everything a resume needs, from one checkpoint folder (``rank``: whose RNG state); every file is checked
     and a bad one raises :class:`CorruptCheckpoint` naming it."""
@@ -231,30 +181,3 @@ def load_checkpoint(folder: Path, rank: int = 0) -> dict:
     }
 
 
-def set_aside(folder: Path) -> Path:
-    """Rename a corrupt checkpoint out of the way (``step-NNNNNNN.corrupt``), so that the step is saved afresh
-    and the folder stays for inspection; return its new path."""
-    target, n = folder.with_name(folder.name + ".corrupt"), 1
-    while target.exists():
-        n += 1
-        target = folder.with_name(f"{folder.name}.corrupt{n}")
-    os.rename(folder, target)
-    return target
-
-
-def remove_orphans(root: Path) -> list[str]:
-    """Delete the temporary folders of checkpoint saves that a kill interrupted; return their names."""
-    if not root.is_dir():
-        return []
-    orphans = [p for p in root.iterdir() if p.name.startswith(TMP_PREFIX) and p.is_dir()]
-    for path in orphans:
-        shutil.rmtree(path, ignore_errors=True)
-    return [p.name for p in orphans]
-
-
-def prune_checkpoints(root: Path, keep: int, protect: set[str]) -> None:
-    """Delete all but the ``keep`` newest checkpoints, never one named in ``protect``."""
-    found = list_checkpoints(root)
-    for folder in found[: max(len(found) - keep, 0)]:
-        if folder.name not in protect:
-            shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,7 @@ from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.batching import encode
 from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
-from advcl.engine.checkpoint import CorruptCheckpoint, list_checkpoints, remove_orphans, set_aside
+from advcl.runs.checkpoints import CorruptCheckpoint, list_checkpoints, remove_orphans, set_aside
 from advcl.config.validate import RecipeError
 from advcl.runtime.devices import check_precision, pick_device, seed_everything
 from advcl.runtime.distributed import barrier, init_process_group, launched_topology
@@ -90,7 +90,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
         run.write_run_folder(recipe_to_toml(recipe), hf.config, tokenizer, replace=fresh)
     barrier()
     if adversarial_rows is not None and topology.is_main:
-        run.write_report(run.read_report() | {"adversarial_rows": adversarial_rows})
+        run.record({"adversarial_rows": adversarial_rows})
         stderr.print(describe(adversarial_rows))
     model = EncoderClassifier(hf, recipe.model.pooling, classifier_pooling(recipe)).to(device)
     objective = create(

@@ -28,14 +28,15 @@ from torch.nn.parallel import DistributedDataParallel
 from advcl.config.schema import Recipe
 from advcl.data.batching import EncodedDataset, epoch_batches, groups_by_length
 from advcl.engine import checkpoint as ckpt
-from advcl.runtime.devices import autocast, to_device
-from advcl.runtime.distributed import any_rank, barrier, gather_objects, world
 from advcl.engine.optim import build_optimizer, linear_schedule
-from advcl.runtime.progress import stderr, training_progress
 from advcl.engine.validation import Validator
 from advcl.errors import BadInput, Interrupted, RunFailed
 from advcl.objectives.base import Objective, StepContext
 from advcl.runs import RunFolder
+from advcl.runs.checkpoints import CorruptCheckpoint, checkpoint_name, latest_checkpoint, prune_checkpoints
+from advcl.runtime.devices import autocast, to_device
+from advcl.runtime.distributed import any_rank, barrier, gather_objects, world
+from advcl.runtime.progress import stderr, training_progress
 from advcl.tracking import tracking
 
 
@@ -138,8 +139,8 @@ class Trainer:
                 {**state, "world_size": self.topology.world_size},
                 rng_states,
             )
-            protect = {ckpt.checkpoint_name(self.state.best_step)} if self.state.best_step is not None else set()
-            ckpt.prune_checkpoints(self.run.checkpoints, self.recipe.train.keep_checkpoints, protect)
+            protect = {checkpoint_name(self.state.best_step)} if self.state.best_step is not None else set()
+            prune_checkpoints(self.run.checkpoints, self.recipe.train.keep_checkpoints, protect)
         barrier()
 
     def restore(self, folder) -> None:
@@ -158,7 +159,7 @@ class Trainer:
             try:
                 load()
             except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-                raise ckpt.CorruptCheckpoint(f"{folder / file} does not fit this run "
+                raise CorruptCheckpoint(f"{folder / file} does not fit this run "
                                              f"({str(exc).strip().splitlines()[0]})") from None
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -172,7 +173,7 @@ class Trainer:
                 last_eval=state.get("last_eval", {}),
             )
         except KeyError as exc:
-            raise ckpt.CorruptCheckpoint(f"{folder / 'state.json'} lacks {exc}") from None
+            raise CorruptCheckpoint(f"{folder / 'state.json'} lacks {exc}") from None
         ckpt.restore_rng(saved["rng"], saved["rng_meta"])
         if self.topology.is_main:
             self.run.truncate_metrics(self.state.step)
@@ -249,7 +250,7 @@ class Trainer:
                        f"(process{'es' if len(where) > 1 else ''} {', '.join(map(str, where))})")
 
     def _kept(self) -> str:
-        last = ckpt.latest_checkpoint(self.run.checkpoints)  # checkpoints are written only with finite state
+        last = latest_checkpoint(self.run.checkpoints)  # checkpoints are written only with finite state
         return f"the last good checkpoint {last.name} is kept" if last else "no checkpoint was written yet"
 
     def _fail(self, what: str):
@@ -270,8 +271,8 @@ class Trainer:
         A failed run's report is written even on a full disk where it can be (:meth:`RunFolder.write_report`)."""
         if not self.topology.is_main:
             return
-        self.run.write_report(
-            self.run.read_report() | {
+        self.run.record(
+            {
                 "status": status,
                 "message": message,
                 "recipe": self.recipe.run.name,

@@ -8,7 +8,6 @@ One JSON object per line, in evaluation order: ``{"text": ..., ["text_pair": ...
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
+from advcl.runtime.atomic import atomic_path
 
 
 def file_name(data: str) -> str:
@@ -27,15 +27,13 @@ def file_name(data: str) -> str:
 def write_predictions(path: Path, dataset: TextDataset, predictions: torch.Tensor, label_names: list[str]) -> None:
     """Write atomically: to a temporary file beside ``path``, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for i, (label, prediction) in enumerate(zip(dataset.labels, predictions.tolist())):
             row = {"text": dataset.texts[i]}
             if dataset.pairs is not None:
                 row["text_pair"] = dataset.pairs[i]
             row |= {"label": label_names[label], "prediction": label_names[prediction]}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 @dataclass

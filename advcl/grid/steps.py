@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advcl.grid.spec import Evaluation, Grid, Job, flatten
+from advcl.runtime.atomic import write_text
 
 
 @dataclass
@@ -166,8 +167,8 @@ def finish_step(grid: Grid, job: Job, step: Step, returncode: int) -> str:
                 result = json.loads(text[text.find("{"):])
             except ValueError:
                 return f"{step.label}: its output is not the JSON result it should print"
-            _partial(step).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            os.replace(_partial(step), step.result)
+            write_text(step.result, json.dumps(result, indent=2) + "\n")
+            _partial(step).unlink()
         return ""
     if step.result:
         _partial(step).unlink(missing_ok=True)

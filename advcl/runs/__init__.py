@@ -2,7 +2,7 @@
 
     RUN/config.toml      the fully resolved recipe
     RUN/model/           the architecture (config.json, label names) and the tokenizer
-    RUN/checkpoints/     step-NNNNNNN/ folders (see advcl.engine.checkpoint)
+    RUN/checkpoints/     step-NNNNNNN/ folders (see advcl.runs.checkpoints)
     RUN/metrics.jsonl    one JSON object per log or evaluation
     RUN/report.json      status and results, rewritten as the run goes
 
@@ -20,9 +20,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from advcl.engine.checkpoint import checkpoint_name, latest_checkpoint, read_json, read_tensors
 from advcl.errors import BadInput, RunFailed
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
+from advcl.runs.checkpoints import checkpoint_name, latest_checkpoint, read_json, read_tensors
+from advcl.runtime.atomic import atomic_path, write_text
 
 
 class RunFolder:
@@ -117,15 +118,23 @@ class RunFolder:
     def write_report(self, report: dict) -> None:
         """Replace report.json atomically; on a full disk, write over its bytes in place (the blocks it holds)."""
         data = (json.dumps(report, indent=2) + "\n").encode()
-        tmp = self.report.with_suffix(".json.tmp")
         try:
-            tmp.write_bytes(data)
-            os.replace(tmp, self.report)
+            with atomic_path(self.report) as tmp:
+                tmp.write_bytes(data)
         except OSError:
-            tmp.unlink(missing_ok=True)
             with self.report.open("r+b" if self.report.is_file() else "wb") as handle:
                 handle.write(data)
                 handle.truncate()
+
+    def record(self, data: dict, section: str | None = None) -> None:
+        """What every command keeps in report.json: merge ``data`` into its top level, or into its ``section``
+        table (``evaluations``, ``robustness``, ``attacks``), keeping everything else other commands wrote."""
+        report = self.read_report()
+        if section is None:
+            report |= data
+        else:
+            report[section] = report.get(section, {}) | data
+        self.write_report(report)
 
     def append_metrics(self, row: dict) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
@@ -149,9 +158,7 @@ class RunFolder:
                 continue
             if row.get("step", 0) <= last_step:
                 kept.append(line + "\n")
-        tmp = self.metrics.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, self.metrics)
+        write_text(self.metrics, "".join(kept))
 
     def checkpoint(self, which: str = "best") -> Path:
         """The checkpoint folder to use: ``best`` (falls back to the latest) or ``last``."""
