@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import typing
 import warnings
+from typing import Literal
 
 import typer
 from rich.console import Console
 from typer.core import TyperOption
 from rich.table import Table
 
-from advcl.completion import install_bash_wordbreaks
+from advcl.completion import choices, install_bash_wordbreaks
 
 install_bash_wordbreaks()  # bash splits `--set key=value` and `--data name:split` at = and :
 app = typer.Typer(
@@ -59,3 +61,19 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+Checkpoint = Literal["best", "last"]  # which checkpoint of a run folder a command loads
+
+
+def _checkpoint_choice(value: str) -> str:
+    """Refuse a --checkpoint other than best or last, in one line (exit 2), before the command starts."""
+    if value not in typing.get_args(Checkpoint):
+        from advcl.errors import BadInput
+
+        raise BadInput(f"--checkpoint must be {' or '.join(typing.get_args(Checkpoint))}, got {value!r}")
+    return value
+
+
+# Typer would turn the Literal itself into click's choice, whose refusal is a usage box; advcl's is one line
+CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.",
+                                 callback=_checkpoint_choice, autocompletion=choices(*typing.get_args(Checkpoint)))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+from advcl.cli.app import CHECKPOINT_OPTION, JSON_OPTION, app, print_json, print_table
 from advcl.completion import choices, component_names, data_specs
 
 # Options shared with `advcl perturb` (advcl/cli/perturb.py).
@@ -21,8 +21,6 @@ MLM_OPTION = typer.Option("", "--mlm", help="An mlm run folder (recipes/mlm_head
                                              "Hugging Face masked-LM folder, for bae and bert-attack.")
 SHARD_OPTION = typer.Option(None, "--shard", help="Attack only shard K of N of the sample (K/N, like 2/8).")
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Discard the folder's earlier results instead of resuming.")
-CHECKPOINT_OPTION = typer.Option("best", help="Which checkpoint of a run folder: best or last.",
-                                 autocompletion=choices("best", "last"))
 DEVICE_OPTION = typer.Option("auto", help="auto, cpu or cuda.", autocompletion=choices("auto", "cpu", "cuda"))
 RUNTIME_OPTION = typer.Option("auto", autocompletion=choices("auto", "onnx", "torch"),
                               help="What runs the victim: onnx (onnxruntime, CPU; about twice as fast), "
@@ -90,11 +88,8 @@ def attack(
     """
     from advcl.attacks.runner import Shard, summarise, write_json
     from advcl.attacks.session import execute, prepare, sample_rows
-    from advcl.errors import BadInput
     from advcl.runs import RunFolder
 
-    if checkpoint not in ("best", "last"):
-        raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
     shard_spec = Shard.parse(shard)
     job = prepare(attack, model, data, num_examples=num_examples, seed=seed, query_budget=query_budget,
                   model_batch_size=model_batch_size, max_length=max_length, mlm=mlm, output=output,

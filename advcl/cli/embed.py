@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json
+from advcl.cli.app import CHECKPOINT_OPTION, JSON_OPTION, app, print_json
 from advcl.runtime.progress import stderr
 
 
@@ -19,7 +19,7 @@ def embed(
     input: Path = typer.Option(..., "--input", "-i", help="Text file, one sentence per line."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy, .safetensors or .jsonl."),
     pooling: str = typer.Option(None, help="cls or mean (default: the run's pooling)."),
-    checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
+    checkpoint: str = CHECKPOINT_OPTION,
     batch_size: int = typer.Option(128, min=1),
     normalize: bool = typer.Option(False, help="L2-normalise each embedding."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json, print_table
-from advcl.cli.attack import CHECKPOINT_OPTION, DEVICE_OPTION
+from advcl.cli.app import CHECKPOINT_OPTION, JSON_OPTION, app, print_json, print_table
+from advcl.cli.attack import DEVICE_OPTION
 from advcl.completion import choices, data_specs, robust_perturbers
 
 
@@ -91,8 +91,6 @@ def eval_(
     from advcl.evaluation.sampling import SAMPLE_SEED, describe_sample, sample_info, sample_key
     from advcl.runs import RunFolder, load_model
 
-    if checkpoint not in ("best", "last"):
-        raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
     if suite is not None:
         from advcl.cli.suites import run_suite
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json
+from advcl.cli.app import CHECKPOINT_OPTION, JSON_OPTION, app, print_json
 from advcl.runtime.progress import stderr
 
 
@@ -47,7 +47,7 @@ def export(
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write."),
     fmt: str = typer.Option("hf", "--format", "-f", autocompletion=_formats,
                             help='hf, sentence-transformers or onnx (model.classifier_input = "sentence": onnx only).'),
-    checkpoint: str = typer.Option("best", help="Which checkpoint of a run folder: best or last."),
+    checkpoint: str = CHECKPOINT_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     as_json: bool = JSON_OPTION,
 ):
@@ -59,11 +59,8 @@ def export(
     (model.classifier_input = "sentence": the shipped SCAL, CAT, CARL, TaiChi and ADA recipes) exports as onnx
     only, with the same logits; hf and sentence-transformers folders cannot hold that classifier.
     """
-    from advcl.errors import BadInput
     from advcl.export import export_model
 
-    if checkpoint not in ("best", "last"):
-        raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
     check_export_target(Path(model), output, overwrite)
     result = export_model(model, output, fmt, checkpoint, overwrite)
     if result["left_out"]:

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json, print_table
+from advcl.cli.app import CHECKPOINT_OPTION, JSON_OPTION, app, print_json, print_table
 from advcl.cli.attack import (
     ATTACK_OPTION,
     BATCH_OPTION,
-    CHECKPOINT_OPTION,
     DEVICE_OPTION,
     MAX_LENGTH_OPTION,
     MLM_OPTION,
@@ -95,8 +94,6 @@ def perturb(
     """
     from advcl.errors import BadInput
 
-    if checkpoint not in ("best", "last"):
-        raise BadInput(f"--checkpoint must be best or last, got {checkpoint!r}")
     embedding_options = {"perturber": perturber, "eps": eps, "steps": steps, "step_size": step_size, "norm": norm}
     embedding_options = {k: v for k, v in embedding_options.items() if v is not None}
     if space == "embedding":
