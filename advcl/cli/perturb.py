@@ -102,6 +102,8 @@ def perturb(
         given = [option for option, value in text_only.items() if value]
         if given:
             raise BadInput(f"{', '.join(given)} set a text attack: drop them for --space embedding")
+        from advcl.evaluation.embedding_space_attack import perturb_embeddings
+
         result = perturb_embeddings(model, data, output, split_of(data), num_examples, seed, model_batch_size,
                                     max_length, {**EMBEDDING_SPACE_DEFAULTS, **embedding_options}, overwrite,
                                     checkpoint, device)
@@ -131,6 +133,8 @@ def perturb(
     result = {"attack": job.description, "data": data, "output": str(output), "split": split,
               "examples": len(job.dataset), "finished": len(job.done)}
     if rows is not None:
+        from advcl.attacks.adversarial_dataset import write_dataset
+
         counts = write_dataset(output, split, rows, job)
         result.update(file=str(output / f"{split}.jsonl"), **counts)
     if as_json:
@@ -149,92 +153,3 @@ def split_of(data: str) -> str:
     from advcl.data.catalogue import is_file_spec, parse_spec
 
     return Path(data).stem if is_file_spec(data) else parse_spec(data)[1]
-
-
-def write_dataset(output: Path, split: str, rows: list[dict], job) -> dict:
-    """OUTPUT/SPLIT.jsonl in the catalogue layout and OUTPUT/meta.json (other splits' entries kept)."""
-    import json
-
-    from advcl.attacks.runner import write_json
-
-    lines = []
-    for row in rows:
-        line = {"text": row["original_text"], "adv_text": row["perturbed_text"]}
-        if "original_text_pair" in row:
-            line.update(text_pair=row["original_text_pair"], adv_text_pair=row["perturbed_text_pair"])
-        line.update(label=row["label"], attack=job.settings.attack, status=row["status"])
-        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
-    target = output / f"{split}.jsonl"
-    tmp = target.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(target)
-    meta_path = output / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta.update(name=output.resolve().name, task="pair-classification" if job.dataset.pairs else "classification",
-                labels=job.dataset.label_names, source=f"advcl perturb: {job.description} on {job.settings.model}, "
-                f"{job.settings.data}, seed {job.settings.seed}", license="as the source data", hub=None)
-    meta.setdefault("splits", {})[split] = len(rows)
-    write_json(meta_path, meta)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("successful", "failed", "skipped")}
-    return counts
-
-
-def perturb_embeddings(model: str, data: str, output: Path, split: str, num_examples: int, seed: int, batch_size: int,
-                       max_length: int, options: dict, overwrite: bool, checkpoint: str, device: str) -> dict:
-    """``--space embedding``: attack, write OUTPUT/SPLIT.embedding.safetensors + .jsonl, and summarise."""
-    import json
-
-    import torch
-    from safetensors.torch import save_file
-
-    from advcl.data.batching import encode
-    from advcl.data.catalogue import load_data
-    from advcl.runtime.devices import pick_device
-    from advcl.runtime.progress import simple_progress
-    from advcl.errors import BadInput
-    from advcl.evaluation.perturbations import embedding_perturbations
-    from advcl.evaluation.robustness import AttackSettings, check_eps, representation_distances
-    from advcl.runs import load_model
-
-    eps = check_eps(options.pop("eps"))
-    settings = AttackSettings(options.pop("perturber"), seed=seed, **options)
-    tensors_path, index_path = output / f"{split}.embedding.safetensors", output / f"{split}.embedding.jsonl"
-    if not overwrite and (tensors_path.exists() or index_path.exists()):
-        raise BadInput(f"{tensors_path} already exists (pass --overwrite to replace it)")
-    loaded = load_model(model, checkpoint, require_head=True)
-    dataset = load_data(data, label_names=loaded.label_names)
-    if dataset.labels is None or dataset.task == "sts":
-        raise BadInput(f"{data} has no class labels: the attack ascends the loss of each example's true label")
-    dataset = dataset.sample(num_examples, seed)  # labels outside the model's label set failed to load
-    dev = pick_device(device)
-    loaded.model.to(dev)
-    encoded = encode(dataset, loaded.tokenizer, max_length or loaded.max_length)
-    with simple_progress(f"{settings.attack} attack") as progress:
-        found = embedding_perturbations(loaded.model, encoded, eps, settings, batch_size, dev, progress)
-    cosine, euclidean = representation_distances(found["clean_sentence"], found["adversarial_sentence"])
-    labels = torch.tensor(dataset.labels)
-    clean_ok = found["clean_logits"].argmax(-1) == labels
-    attacked_ok = clean_ok & (found["adversarial_logits"].argmax(-1) == labels)
-    attack = {"attack": settings.attack, "eps": eps, "norm": settings.norm, "steps": settings.steps,
-              "step_size": settings.step_size_for(eps), "seed": seed, "batch_size": batch_size}
-    source = {"model": model, "checkpoint": loaded.source, "data": data, "pooling": loaded.pooling}
-    output.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in found.items()}, tensors_path,
-              metadata={k: json.dumps(v) for k, v in (attack | source).items()})
-    lines = []
-    for row in range(len(dataset)):
-        line = {"row": row, "text": dataset.texts[row]}
-        if dataset.pairs is not None:
-            line["text_pair"] = dataset.pairs[row]
-        line.update(label=dataset.labels[row], clean_prediction=int(found["clean_logits"][row].argmax()),
-                    adversarial_prediction=int(found["adversarial_logits"][row].argmax()),
-                    tokens=int(found["attention_mask"][row].sum()), delta_norm=found["delta_norm"][row].item(),
-                    cosine_distance=cosine[row].item(), euclidean_distance=euclidean[row].item())
-        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
-    index_path.write_text("".join(lines), encoding="utf-8")
-    n = len(dataset)
-    return {**attack, **source, "examples": n, "clean_accuracy": clean_ok.float().mean().item(),
-            "accuracy_under_attack": attacked_ok.float().mean().item(),
-            "mean_delta_norm": found["delta_norm"].mean().item(), "max_delta_norm": found["delta_norm"].max().item(),
-            "cosine_distance": cosine.mean().item(), "euclidean_distance": euclidean.mean().item(),
-            "tensors": str(tensors_path), "index": str(index_path)}
