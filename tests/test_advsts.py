@@ -47,10 +47,10 @@ def sts_data(tmp_path_factory, wide_bert_dir):
 
 
 def advsts_job(model_dir, data, folder, shard=runner.Shard(), margin=MARGIN, num_examples=0):
-    return session.prepare("deepwordbug", str(model_dir), data, num_examples=num_examples, seed=3, query_budget=0,
-                           model_batch_size=4, max_length=48, mlm="", output=folder, default_output=None,
-                           shard=shard, overwrite=False, device="cpu", runtime="torch", advsts=True,
-                           sts_margin=margin)
+    return session.prepare(session.AttackRequest("deepwordbug", str(model_dir), data, num_examples=num_examples,
+                                                 seed=3, query_budget=0, model_batch_size=4, max_length=48,
+                                                 output=folder, shard=shard, device="cpu", runtime="torch",
+                                                 advsts=True, sts_margin=margin))
 
 
 def deviation(row, which):

@@ -9,9 +9,9 @@ from advcl.errors import BadInput, Interrupted
 
 
 def deepwordbug(model_dir, folder, shard=runner.Shard(), num_examples=6, seed=3, query_budget=0):
-    return session.prepare("deepwordbug", str(model_dir), "sst2:validation", num_examples=num_examples, seed=seed,
-                           query_budget=query_budget, model_batch_size=4, max_length=48, mlm="", output=folder,
-                           default_output=None, shard=shard, overwrite=False)
+    return session.prepare(session.AttackRequest("deepwordbug", str(model_dir), "sst2:validation",
+                                                 num_examples=num_examples, seed=seed, query_budget=query_budget,
+                                                 model_batch_size=4, max_length=48, output=folder, shard=shard))
 
 
 def test_shards_partition_the_sample():
@@ -35,9 +35,9 @@ def test_missing_resource_names_it_and_how_to_build(tmp_path, monkeypatch, wide_
     monkeypatch.setenv(resources.RESOURCES_ENV, str(tmp_path))
     missing = "stopwords, counter-fitted-vectors, pos-tagger, universal-tagset; run `advcl resources build`"
     with pytest.raises(BadInput, match=f"textfooler needs resources missing from .*: {missing}"):
-        session.prepare("textfooler", str(wide_bert_dir), "sst2:validation", num_examples=2, seed=0, query_budget=0,
-                        model_batch_size=4, max_length=48, mlm="", output=tmp_path / "out", default_output=None,
-                        shard=runner.Shard(), overwrite=False)
+        session.prepare(session.AttackRequest("textfooler", str(wide_bert_dir), "sst2:validation", num_examples=2,
+                                              seed=0, query_budget=0, model_batch_size=4, max_length=48,
+                                              output=tmp_path / "out"))
 
 
 def test_reports_name_the_stand_ins():

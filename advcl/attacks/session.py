@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,16 +79,37 @@ def runtime_for(choice: str, device) -> str:
     return choice
 
 
-def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int, query_budget: int,
-            model_batch_size: int, max_length: int, mlm: str, output: Path | None, default_output, shard: Shard,
-            overwrite: bool, checkpoint: str = "best", device: str = "auto", runtime: str = "auto",
-            advsts: bool = False, sts_margin: float | None = None) -> Job:
-    """Load the model and the sample, check resources, build the attack and open (or resume) its folder.
+@dataclass(frozen=True)
+class AttackRequest:
+    """What ``advcl attack`` and ``advcl perturb`` ask :func:`prepare` for.
 
     ``default_output(settings)`` names the folder when ``output`` is None. With ``advsts``, an STS split is attacked
     as AdvSTS (:mod:`advcl.attacks.advsts`; ``sts_margin`` None: 20 % of its declared range) against the model's
     sentence embedding; without it, an STS split is refused (``advcl perturb`` builds classification datasets).
     """
+
+    attack: str
+    model: str
+    data: str
+    num_examples: int
+    seed: int
+    query_budget: int
+    model_batch_size: int
+    max_length: int
+    mlm: str = ""
+    output: Path | None = None
+    default_output: Callable[[Settings], Path] | None = None
+    shard: Shard = Shard()
+    overwrite: bool = False
+    checkpoint: str = "best"
+    device: str = "auto"
+    runtime: str = "auto"
+    advsts: bool = False
+    sts_margin: float | None = None
+
+
+def prepare(request: AttackRequest) -> Job:
+    """Load the model and the sample, check resources, build the attack and open (or resume) its folder."""
     from advcl.attacks import advsts as sts
     from advcl.attacks.resources import activate, require, resources_dir
     from advcl.attacks.victim import SentenceVictim, Victim, onnx_session
@@ -96,54 +118,54 @@ def prepare(attack: str, model: str, data: str, *, num_examples: int, seed: int,
     from advcl.runtime.progress import stderr
     from advcl.runs import load_model
 
-    component = component_for(attack, mlm)
+    component = component_for(request.attack, request.mlm)
     folder_of_resources = resources_dir()
-    require(folder_of_resources, component.needs, attack)
+    require(folder_of_resources, component.needs, request.attack)
     options = dataclasses.asdict(component.config)
-    is_sts = sts.is_sts_spec(data)
-    if is_sts and not advsts:
-        raise BadInput(f"{data} is an STS split (pairs with similarity scores): AdvSTS runs in `advcl attack`, "
+    is_sts = sts.is_sts_spec(request.data)
+    if is_sts and not request.advsts:
+        raise BadInput(f"{request.data} is an STS split (pairs with similarity scores): AdvSTS runs in `advcl attack`, "
                        "whose results.jsonl holds the perturbed pairs")
-    if sts_margin is not None and not is_sts:
-        raise BadInput(f"--sts-margin is for AdvSTS, on an STS split (like stsb:test); {data} is not one")
+    if request.sts_margin is not None and not is_sts:
+        raise BadInput(f"--sts-margin is for AdvSTS, on an STS split (like stsb:test); {request.data} is not one")
     if is_sts:
-        scale = sts.score_scale(data)
-        margin = sts.check_margin(sts_margin, scale)
-        loaded = load_model(model, checkpoint)  # any encoder: its sentence embedding is the victim
-        sample = load_data(data).sample(num_examples, seed)
-        sts.check_sample(data, sample)
+        scale = sts.score_scale(request.data)
+        margin = sts.check_margin(request.sts_margin, scale)
+        loaded = load_model(request.model, request.checkpoint)  # any encoder: its sentence embedding is the victim
+        sample = load_data(request.data).sample(request.num_examples, request.seed)
+        sts.check_sample(request.data, sample)
         options.update(sts_margin=margin, sts_score_range=[scale.low, scale.high])
     else:
-        loaded = load_model(model, checkpoint, require_head=True)
-        dataset = load_data(data, label_names=loaded.label_names)
+        loaded = load_model(request.model, request.checkpoint, require_head=True)
+        dataset = load_data(request.data, label_names=loaded.label_names)
         if dataset.labels is None or dataset.task == "sts":
-            raise BadInput(f"{data} has no class labels or similarity scores: an attack needs the true label (or "
-                           "gold score) of each example")
+            raise BadInput(f"{request.data} has no class labels or similarity scores: an attack needs the true label "
+                           "(or gold score) of each example")
         if len(dataset.label_names) > len(loaded.label_names):
-            raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts "
+            raise BadInput(f"{request.data} has {len(dataset.label_names)} classes but the model predicts "
                            f"{len(loaded.label_names)}")
-        sample = dataset.sample(num_examples, seed)
+        sample = dataset.sample(request.num_examples, request.seed)
     source = str(Path(loaded.source).resolve()) if Path(loaded.source).exists() else loaded.source
-    settings = Settings(attack, options, source, data, len(sample), seed, query_budget,
-                        max_length or loaded.max_length)
-    dev = pick_device(device)
-    runtime = runtime_for(runtime, dev)
+    settings = Settings(request.attack, options, source, request.data, len(sample), request.seed, request.query_budget,
+                        request.max_length or loaded.max_length)
+    dev = pick_device(request.device)
+    runtime = runtime_for(request.runtime, dev)
     activate(folder_of_resources)
     log = lambda message: stderr.print(message, highlight=False)  # noqa: E731
     session = onnx_session(loaded, folder_of_resources / "victims", log) if runtime == "onnx" else None
     victim_type = SentenceVictim if is_sts else Victim
-    victim = victim_type(loaded.model, loaded.tokenizer, settings.max_length, model_batch_size, dev, session)
+    victim = victim_type(loaded.model, loaded.tokenizer, settings.max_length, request.model_batch_size, dev, session)
     built = component.build(victim)
     if is_sts:
         from advcl.attacks.deviation import SimilarityDeviation, retarget
 
         built = retarget(built, SimilarityDeviation(victim, scale, margin))
     built.goal_function.batch_size = ALL_QUERIES
-    if query_budget:
-        built.goal_function.query_budget = query_budget
-    folder = output or default_output(settings)
-    done = open_folder(folder, settings, overwrite)
-    return Job(component, built, sample, settings, folder, shard, done, runtime)
+    if request.query_budget:
+        built.goal_function.query_budget = request.query_budget
+    folder = request.output or request.default_output(settings)
+    done = open_folder(folder, settings, request.overwrite)
+    return Job(component, built, sample, settings, folder, request.shard, done, runtime)
 
 
 def execute(job: Job) -> list[dict]:

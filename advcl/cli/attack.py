@@ -87,15 +87,14 @@ def attack(
     of the sample before and after the attack. See docs/attacks.md.
     """
     from advcl.attacks.runner import Shard, summarise, write_json
-    from advcl.attacks.session import execute, prepare, sample_rows
+    from advcl.attacks.session import AttackRequest, execute, prepare, sample_rows
     from advcl.runs import RunFolder
 
     shard_spec = Shard.parse(shard)
-    job = prepare(attack, model, data, num_examples=num_examples, seed=seed, query_budget=query_budget,
-                  model_batch_size=model_batch_size, max_length=max_length, mlm=mlm, output=output,
-                  default_output=lambda settings: default_folder(model, settings), shard=shard_spec,
-                  overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime, advsts=True,
-                  sts_margin=sts_margin)
+    job = prepare(AttackRequest(attack, model, data, num_examples, seed, query_budget, model_batch_size, max_length,
+                                mlm=mlm, output=output, default_output=lambda settings: default_folder(model, settings),
+                                shard=shard_spec, overwrite=overwrite, checkpoint=checkpoint, device=device,
+                                runtime=runtime, advsts=True, sts_margin=sts_margin))
     rows = execute(job)
     whole = sample_rows(job) if shard_spec.count == 1 else None
     result = {**job.settings.as_dict(), "attack": job.description, "model": model, "checkpoint": job.settings.model,

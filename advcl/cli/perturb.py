@@ -121,13 +121,12 @@ def perturb(
     if not attack:
         raise BadInput("give --attack NAME (a text attack), or --space embedding")
     from advcl.attacks.runner import Shard
-    from advcl.attacks.session import execute, prepare, sample_rows
+    from advcl.attacks.session import AttackRequest, execute, prepare, sample_rows
 
     split = split_of(data)
-    job = prepare(attack, model, data, num_examples=num_examples, seed=seed, query_budget=query_budget,
-                  model_batch_size=model_batch_size, max_length=max_length, mlm=mlm,
-                  output=output / f"{split}.attack", default_output=None, shard=Shard.parse(shard),
-                  overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime)
+    job = prepare(AttackRequest(attack, model, data, num_examples, seed, query_budget, model_batch_size, max_length,
+                                mlm=mlm, output=output / f"{split}.attack", shard=Shard.parse(shard),
+                                overwrite=overwrite, checkpoint=checkpoint, device=device, runtime=runtime))
     execute(job)
     rows = sample_rows(job)
     result = {"attack": job.description, "data": data, "output": str(output), "split": split,
