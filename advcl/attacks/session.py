@@ -138,7 +138,7 @@ def prepare(request: AttackRequest) -> Job:
     else:
         loaded = load_model(request.model, request.checkpoint, require_head=True)
         dataset = load_data(request.data, label_names=loaded.label_names)
-        if dataset.labels is None or dataset.task == "sts":
+        if not dataset.has_class_labels:
             raise BadInput(f"{request.data} has no class labels or similarity scores: an attack needs the true label "
                            "(or gold score) of each example")
         if len(dataset.label_names) > len(loaded.label_names):

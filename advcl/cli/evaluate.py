@@ -111,7 +111,7 @@ def eval_(
         raise BadInput("--eps, --steps, --step-size and --norm set the attack: add --robust pgd")
     loaded = load_model(model, checkpoint, require_head=True)
     dataset = load_data(data, Columns(text_column, text_pair_column, label_column), loaded.label_names)
-    if dataset.labels is None or dataset.task == "sts":
+    if not dataset.has_class_labels:
         raise BadInput(f"{data} has no class labels to evaluate against")
     if len(dataset.label_names) > len(loaded.label_names):
         raise BadInput(f"{data} has {len(dataset.label_names)} classes but the model predicts {len(loaded.label_names)}")

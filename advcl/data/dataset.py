@@ -46,6 +46,12 @@ class TextDataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def has_class_labels(self) -> bool:
+        """Whether every row has a class index (a labelled classification or pair-classification split; an STS
+        split's labels are similarity scores)."""
+        return self.labels is not None and self.task != "sts"
+
     def select(self, indices: Iterable[int]) -> TextDataset:
         indices = list(indices)
         pick = lambda xs: None if xs is None else [xs[i] for i in indices]  # noqa: E731

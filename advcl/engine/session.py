@@ -76,7 +76,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if len(train) < topology.world_size:
         raise BadInput(f"{topology.world_size} processes but only {len(train)} training examples")
     needs_labels = objective_cls.needs_labels
-    if needs_labels and (train.labels is None or train.task == "sts"):
+    if needs_labels and not train.has_class_labels:
         raise BadInput(f"objective '{recipe.objective.name}' needs labelled classification data; {d.train} is {train.task}")
     label_names = train.label_names if needs_labels else None
     validation = None

@@ -32,7 +32,7 @@ def perturb_embeddings(model: str, data: str, output: Path, split: str, num_exam
         raise BadInput(f"{tensors_path} already exists (pass --overwrite to replace it)")
     loaded = load_model(model, checkpoint, require_head=True)
     dataset = load_data(data, label_names=loaded.label_names)
-    if dataset.labels is None or dataset.task == "sts":
+    if not dataset.has_class_labels:
         raise BadInput(f"{data} has no class labels: the attack ascends the loss of each example's true label")
     dataset = dataset.sample(num_examples, seed)  # labels outside the model's label set failed to load
     dev = pick_device(device)
