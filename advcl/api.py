@@ -15,7 +15,7 @@ past this module). What is here:
   so the error names ``loss.temperature`` or ``objective.contrast.temperature`` as the recipe spells it.
 - The model an objective trains: :class:`EncoderClassifier` (``.logits`` and the pooled ``.sentence`` of its
   :class:`EncoderOutput`) and ``model_inputs(batch)``, the batch keys it takes.
-- Embedding-space norms (../shared/methods.md, "Perturbers"): ``Norm``, ``Scope``, ``token_mask``, ``p_norm``,
+- Embedding-space norms (docs/methods.md, "Perturbers"): ``Norm``, ``Scope``, ``token_mask``, ``p_norm``,
   ``l2_norm``, ``normalised``, ``ascent_direction``, ``ascent_step``, ``project``, ``random_in_ball``.
 """
 
