@@ -161,5 +161,11 @@ SUMMARY_LABELS = (
     ("examples", "Pairs"),
 )
 
+def settings_note(options: dict) -> str:
+    """The margin and the score range the title of ``advcl attack``'s table states."""
+    low, high = options["sts_score_range"]
+    return f" (margin {options['sts_margin']:g} on [{low:g}, {high:g}])"
+
+
 SIMILARITY = AttackTask("similarity", example_input, ground_truth, result_row, SUMMARY_LABELS, spearman_summary,
-                        {"sts_mapping": MAPPING})
+                        {"sts_mapping": MAPPING}, settings_note)

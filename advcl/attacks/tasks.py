@@ -23,6 +23,7 @@ class AttackTask:
     what ``Attack.attack`` takes (an int label, or the gold score as text). ``result_row(position, label, result,
     seconds)``: one line of ``results*.jsonl``. ``summary_extra(rows)``: keys added to TextAttack's summary.
     ``summary_labels``: (key, label) rows of the printed table. ``report_extra``: keys added to ``summary.json``.
+    ``settings_note(options)``: what the printed title adds about the attack's task options ("" for none).
     """
 
     name: str
@@ -32,3 +33,4 @@ class AttackTask:
     summary_labels: tuple
     summary_extra: Callable[[list[dict]], dict] = lambda rows: {}
     report_extra: dict = field(default_factory=dict)
+    settings_note: Callable[[dict], str] = lambda options: ""

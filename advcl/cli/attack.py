@@ -109,10 +109,7 @@ def attack(
         print_json(result)
         return
     summary = result["summary"]
-    title = f"{job.description} — {model} on {data}" + (f", shard {shard}" if shard else "")
-    if job.advsts:
-        options = job.settings.options
-        low, high = options["sts_score_range"]
-        title += f" (margin {options['sts_margin']:g} on [{low:g}, {high:g}])"
+    title = (f"{job.description} — {model} on {data}" + (f", shard {shard}" if shard else "")
+             + job.task.settings_note(job.settings.options))
     print_table(title, ["metric", "value"], [[label, "n/a" if summary.get(key) is None else f"{summary[key]:g}"]
                                              for key, label in job.task.summary_labels])
