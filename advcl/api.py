@@ -10,16 +10,17 @@ past this module). What is here:
 - Building components from a recipe: ``component(kind, default)`` declares a Config field naming another
   component, ``create(spec, **kwargs)`` instantiates the resolved :class:`ComponentSpec`, ``build`` validates a
   Config from a dict exactly as a recipe table is validated, and :class:`RecipeError` is the one-line error.
-- Range checks for a Config's ``__post_init__``: ``at_least``, ``not_negative``, ``positive``, ``fraction``. Pass
-  the field's bare name (``positive("temperature", ...)``): ``build`` prefixes the path the table was read from,
-  so the error names ``loss.temperature`` or ``objective.contrast.temperature`` as the recipe spells it.
+- Range checks for a Config's ``__post_init__``: ``at_least``, ``at_most``, ``not_negative``, ``positive``,
+  ``fraction``. Pass the field's bare name (``positive("temperature", ...)``): ``build`` prefixes the path the
+  table was read from, so the error names ``loss.temperature`` or ``objective.contrast.temperature`` as the
+  recipe spells it.
 - The model an objective trains: :class:`EncoderClassifier` (``.logits`` and the pooled ``.sentence`` of its
   :class:`EncoderOutput`) and ``model_inputs(batch)``, the batch keys it takes.
 - Embedding-space norms (docs/methods.md, "Perturbers"): ``Norm``, ``Scope``, ``token_mask``, ``p_norm``,
   ``l2_norm``, ``normalised``, ``ascent_direction``, ``ascent_step``, ``project``, ``random_in_ball``.
 """
 
-from advcl.config.ranges import at_least, fraction, not_negative, positive
+from advcl.config.ranges import at_least, at_most, fraction, not_negative, positive
 from advcl.config.validate import ComponentSpec, RecipeError, build, component
 from advcl.hookspecs import hookimpl
 from advcl.modeling.encoder import EncoderClassifier, EncoderOutput, model_inputs
@@ -54,6 +55,7 @@ __all__ = [
     "ascent_direction",
     "ascent_step",
     "at_least",
+    "at_most",
     "build",
     "component",
     "create",

@@ -17,6 +17,11 @@ def at_least(key: str, value: float, low: float) -> None:
         raise FieldRangeError(key, f"must be at least {low}, got {value}")
 
 
+def at_most(key: str, value: float, high: float) -> None:
+    if not value <= high:
+        raise FieldRangeError(key, f"must be at most {high}, got {value}")
+
+
 def not_negative(key: str, value: float) -> None:
     if not value >= 0:
         raise FieldRangeError(key, f"must not be negative, got {value}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import tomli_w
 
+from advcl.config.ranges import at_least, at_most, fraction, not_negative
 from advcl.config.schema import Recipe
 from advcl.config.validate import RecipeError, build, to_dict
 from advcl.data.adversarial_rows import check_statuses
@@ -79,8 +80,7 @@ def check_recipe(recipe: Recipe) -> None:
         "train.keep_checkpoints": recipe.train.keep_checkpoints,
     }
     for key, value in positive.items():
-        if value < 1:
-            raise RecipeError(f"'{key}' must be at least 1, got {value}")
+        at_least(key, value, 1)
     non_negative = {
         "train.epochs": recipe.train.epochs,
         "train.max_steps": recipe.train.max_steps,
@@ -94,16 +94,12 @@ def check_recipe(recipe: Recipe) -> None:
         "train.max_grad_norm": recipe.train.max_grad_norm,
     }
     for key, value in non_negative.items():
-        if value < 0:
-            raise RecipeError(f"'{key}' must not be negative, got {value}")
-    if recipe.train.lr > 1:  # AdamW steps are about lr in size: above 1 they overflow float32 weights at once
-        raise RecipeError(f"'train.lr' must be at most 1, got {recipe.train.lr}")
-    if not 0 <= recipe.train.warmup_ratio <= 1:
-        raise RecipeError(f"'train.warmup_ratio' must be between 0 and 1, got {recipe.train.warmup_ratio}")
+        not_negative(key, value)
+    at_most("train.lr", recipe.train.lr, 1)  # AdamW steps are about lr in size: above 1 they overflow float32 weights
+    fraction("train.warmup_ratio", recipe.train.warmup_ratio)
     if recipe.train.epochs == 0 and recipe.train.max_steps == 0:
         raise RecipeError("set 'train.epochs' or 'train.max_steps' above 0")
-    if recipe.model.max_length > MAX_LENGTH_LIMIT:
-        raise RecipeError(f"'model.max_length' must be at most {MAX_LENGTH_LIMIT}, got {recipe.model.max_length}")
+    at_most("model.max_length", recipe.model.max_length, MAX_LENGTH_LIMIT)
     if not recipe.data.train:
         raise RecipeError("missing required recipe key 'data.train'")
     if not recipe.model.name.strip():
