@@ -60,7 +60,7 @@ def test_one_step_alpha_outside_zero_one_is_a_one_line_recipe_error(alpha):
 
 
 def test_adv_weight_is_gone_in_favour_of_alpha():
-    with pytest.raises(RecipeError, match="adv_weight"):
+    with pytest.raises(RecipeError, match=r"adv_weight.*replaced by .objective\.alpha"):
         build(FGMTraining.Config, {"adv_weight": 1.0}, "objective")
 
 

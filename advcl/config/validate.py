@@ -134,6 +134,8 @@ def build(cls, data: dict, where: str = "", registry=None):
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            if key in getattr(cls, "renamed", {}):  # a field a release replaced: say by what
+                hint = f" ({cls.renamed[key]})"
             raise RecipeError(f"unknown recipe key '{prefix}{key}'{hint}")
     values = {}
     for name, f in fields.items():

@@ -29,6 +29,8 @@ def _one_step_config(default_perturber: str) -> type:
         perturber: object = component("perturber", default_perturber)
         loss: object = component("loss", "cross_entropy")
         alpha: float = 0.5  # α: the clean CE's share, (1 − α) the adversarial one's
+        renamed = {"adv_weight": "replaced by 'objective.alpha' in [0, 1]: L = α·CE(x) + (1−α)·CE(x_adv); the former "
+                   "CE + adv_weight·CE_adv at adv_weight 1 is alpha = 0.5 with the loss doubled"}
 
         def __post_init__(self):
             require_one_step(self.perturber)  # multi-step attacks: pgd_at
