@@ -5,6 +5,7 @@ Each test compares a listing of every file (path, size, mtime) under the test's 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -139,6 +140,39 @@ def test_a_kill_while_writing_leaves_the_old_run(capsys, workspace, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         start_training(load_recipe(recipe), overwrite=True)
     assert listing(root) == before
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_sigkilled_overwrite_is_undone_by_the_next_command(capsys, workspace):
+    """SIGKILL after --overwrite renamed the old run aside and before the new one was in place: the next command
+    removes the half-written new folder and puts the old run back, byte for byte, saying so."""
+    root, recipe = workspace
+    before = listing(root)
+    runs, pid = root / "runs", _dead_pid()
+    (runs / "tiny").rename(runs / f".tiny.replaced-{pid}")
+    (runs / f".tiny.new-{pid}" / "model").mkdir(parents=True)
+    code, err = advcl(capsys, "train", "--resume", str(runs / "tiny"))
+    assert code == 2 and "already completed" in one_line(err)  # the finished old run, back in place
+    assert "put back" in err and f".tiny.new-{pid}" in err
+    assert listing(root) == before
+
+
+def test_a_sigkilled_overwrite_after_the_new_run_is_in_place_names_the_old_one(capsys, workspace):
+    root, recipe = workspace
+    runs, pid = root / "runs", _dead_pid()
+    shutil.copytree(runs / "tiny", runs / f".tiny.replaced-{pid}")
+    (runs / f".tiny.replaced-{os.getpid()}").mkdir()  # a live process's: not touched, not named
+    code, err = advcl(capsys, "train", "-r", str(recipe), "--overwrite")
+    assert code == 0, err
+    assert f"kept at {runs / f'.tiny.replaced-{pid}'}" in err and f"replaced-{os.getpid()}" not in err
+    assert (runs / f".tiny.replaced-{pid}" / "config.toml").is_file()
 
 
 def test_overwrite_replaces_the_run_and_only_it(capsys, workspace):

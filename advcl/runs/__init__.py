@@ -14,6 +14,7 @@ the previous run aside (``.NAME.replaced-PID``); the caller removes it once the 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -24,6 +25,16 @@ from advcl.errors import BadInput, RunFailed
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
 from advcl.runs.checkpoints import checkpoint_name, latest_checkpoint, read_json, read_tensors
 from advcl.runtime.atomic import atomic_path, write_text
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class RunFolder:
@@ -87,6 +98,32 @@ class RunFolder:
             shutil.rmtree(staging, ignore_errors=True)
             self.restore_replaced()
             raise
+
+    def _left_by_killed_process(self, purpose: str) -> list[Path]:
+        """Hidden siblings ``.NAME.PURPOSE-PID`` whose process no longer runs (it was killed mid-way)."""
+        left = []
+        for sibling in self.path.parent.glob(f".{glob.escape(self.path.name)}.{purpose}-*"):
+            pid = sibling.name.rpartition("-")[2]
+            if pid.isdigit() and not _process_runs(int(pid)):
+                left.append(sibling)
+        return sorted(left)
+
+    def recover_interrupted_replace(self) -> list[str]:
+        """Undo what a killed (SIGKILL, power loss) ``--overwrite`` left beside this run: its half-built new run is
+        removed, and the previous run it had renamed aside is put back where no run stands now, else kept under its
+        hidden name and named. One line per action, for the user."""
+        said = []
+        for staging in self._left_by_killed_process("new"):
+            shutil.rmtree(staging, ignore_errors=True)
+            said.append(f"removed {staging}, a run folder an interrupted command had not finished writing")
+        for previous in self._left_by_killed_process("replaced"):
+            if not self.path.exists():
+                os.rename(previous, self.path)
+                said.append(f"put back {self.path}: an interrupted --overwrite had moved it to {previous.name}")
+            else:
+                said.append(f"the run an interrupted --overwrite replaced is kept at {previous}: move it back over "
+                            f"{self.path} or delete it")
+        return said
 
     def restore_replaced(self) -> None:
         """Put the run that ``write_run_folder`` renamed aside back in place (the new one could not start)."""
