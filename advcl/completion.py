@@ -26,6 +26,8 @@ from pathlib import Path
 
 from typer._completion_classes import BashComplete
 
+from advcl.runtime.atomic import write_text
+
 WORDBREAKS = "=:"  # the characters of bash's default COMP_WORDBREAKS that occur inside advcl's arguments
 
 
@@ -93,25 +95,58 @@ def data_specs(incomplete: str) -> list[str]:
     return found
 
 
-def robust_perturbers(incomplete: str) -> list[str]:
-    """``--robust``: the registered perturbers the robustness attack accepts (those with PGD's options)."""
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "advcl" / "completion.json"
+
+
+def _fingerprint() -> str:
+    """What the registered names depend on: advcl's own modules (their newest change), the installed packages
+    that declare advcl plugins (name and version), and the autoload switch. Reading it imports no torch."""
+    from importlib import metadata
+
+    package = Path(__file__).parent
+    newest = max(p.stat().st_mtime_ns for p in package.rglob("*.py"))
+    plugins = sorted({f"{ep.dist.name}=={ep.dist.version}" if ep.dist else ep.value
+                      for ep in metadata.entry_points(group="advcl")})
+    return json.dumps([newest, plugins, os.environ.get("ADVCL_DISABLE_PLUGIN_AUTOLOAD", "")])
+
+
+def _registered_names() -> dict[str, list[str]]:
+    """Every registered component's name by kind, plus ``robust``: the perturbers the robustness attack accepts
+    (those with PGD's options). Loading the registry imports torch (seconds), so the names are kept in
+    ``$XDG_CACHE_HOME/advcl/completion.json`` and reused while the fingerprint above is unchanged."""
+    cache, fingerprint = _cache_file(), _fingerprint()
+    try:
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        if kept.get("fingerprint") == fingerprint:
+            return kept["names"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass  # no cache yet, or one from another version: rebuild it
     from advcl.evaluation.robustness import ATTACK_OPTIONS
     from advcl.plugins import registry
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        components = registry().components["perturber"]
-    accepted = [name for name, component in components.items()
-                if {f.name for f in dataclasses.fields(component.cls.Config)}.issuperset(ATTACK_OPTIONS)]
-    return sorted(name for name in accepted if name.startswith(incomplete))
+        warnings.simplefilter("ignore")  # a broken plugin must not print into the user's prompt
+        components = registry().components
+    names = {kind: sorted(found) for kind, found in components.items()}
+    names["robust"] = sorted(name for name, component in components["perturber"].items()
+                             if {f.name for f in dataclasses.fields(component.cls.Config)}.issuperset(ATTACK_OPTIONS))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_text(cache, json.dumps({"fingerprint": fingerprint, "names": names}))
+    except OSError:
+        pass  # a read-only home: complete without the cache
+    return names
+
+
+def robust_perturbers(incomplete: str) -> list[str]:
+    """``--robust``: the registered perturbers the robustness attack accepts (those with PGD's options)."""
+    return [name for name in _registered_names()["robust"] if name.startswith(incomplete)]
 
 
 def _registered(kind: str) -> list[str]:
-    from advcl.plugins import registry
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a broken plugin must not print into the user's prompt
-        return sorted(registry().components[kind])
+    return _registered_names()[kind]
 
 
 def component_names(kind: str):

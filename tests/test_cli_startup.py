@@ -1,6 +1,7 @@
 """CLI start-up: ``--help`` and shell completion never import torch, and Ctrl-C at any moment of start-up
 ends with exit status 130 and one line, never a traceback (issue 13; issue 16's "Ctrl-C in the first second")."""
 
+import json
 import os
 import signal
 import subprocess
@@ -63,6 +64,23 @@ def test_completion_imports_no_heavy_library(words, expected):
     heavy, out = imported_heavy(env=completion_env(*words))
     assert expected in out.split()  # the request really completed
     assert heavy == []
+
+
+def test_component_names_complete_from_a_cache_without_torch(tmp_path):
+    """Registered names need the plugin registry (torch): the first request loads it and keeps the names in
+    $XDG_CACHE_HOME/advcl/completion.json; later ones read that file while advcl and its plugins are unchanged."""
+    env = {**completion_env("advcl", "eval", "--robust", "p"), "XDG_CACHE_HOME": str(tmp_path)}
+    heavy, out = imported_heavy(env=env)
+    assert out.split() == ["pgd"] and "torch" in heavy
+    heavy, out = imported_heavy(env=env)
+    assert out.split() == ["pgd"] and heavy == []
+    heavy, out = imported_heavy(env={**env, **completion_env("advcl", "train", "--set", "objective.name=ca")})
+    assert out.split() == ["objective.name=carl", "objective.name=cat"] and heavy == []
+    cache = tmp_path / "advcl" / "completion.json"
+    kept = json.loads(cache.read_text())
+    cache.write_text(json.dumps({"fingerprint": "another advcl", "names": {**kept["names"], "robust": ["pbogus"]}}))
+    heavy, out = imported_heavy(env=env)  # a stale cache is rebuilt, not believed
+    assert out.split() == ["pgd"] and "torch" in heavy
 
 
 def interrupt(args: list[str], when) -> subprocess.CompletedProcess:
