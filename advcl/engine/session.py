@@ -103,18 +103,19 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     return Trainer(recipe, run, model, objective, train_data, validate, device)
 
 
-def _recover_interrupted_replace(run: RunFolder, is_main: bool) -> None:
-    if is_main:
-        for line in run.recover_interrupted_replace():
-            stderr.print(line, highlight=False, soft_wrap=True)
-    barrier()  # every process looks at the folder once it is settled
+def _recover_interrupted_replace(run: RunFolder) -> None:
+    """Undo a killed --overwrite beside ``run`` (main process only), saying what was done."""
+    for line in run.recover_interrupted_replace():
+        stderr.print(line, highlight=False, soft_wrap=True)
 
 
 def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
     check_readout(recipe)  # a new run only: stored run folders keep the readout they were trained with
     run = run_folder_for(recipe)
     device, topology = _device_and_processes(recipe)
-    _recover_interrupted_replace(run, topology.is_main)
+    if topology.is_main:
+        _recover_interrupted_replace(run)
+    barrier()  # every process looks at the folder once it is settled
     exists = run.path.exists() or run.path.is_symlink()
     barrier()  # every process has looked before the first one creates anything
     if exists:
@@ -136,8 +137,7 @@ def start_training(recipe: Recipe, overwrite: bool = False) -> dict:
 def resume_training(path: str | Path) -> dict:
     run = RunFolder(path)
     if launched_topology().is_main:  # before the process group exists: the folder is looked at after this
-        for line in run.recover_interrupted_replace():
-            stderr.print(line, highlight=False, soft_wrap=True)
+        _recover_interrupted_replace(run)
     if not run.config.is_file():  # a folder with config.toml alone was stopped before model/: _build adds it
         raise BadInput(f"cannot resume {path}: not a run folder (no config.toml)")
     status = run.read_report().get("status")
