@@ -11,6 +11,7 @@ import torch
 from advcl.data.batching import encode, length_sorted_batches
 from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError
+from advcl.data.tasks import UNLABELED
 from advcl.errors import BadInput
 from advcl.modeling.encoder import model_inputs
 from advcl.runtime.atomic import atomic_path
@@ -38,7 +39,7 @@ def read_lines(path: Path) -> list[str]:
 @torch.no_grad()
 def embed_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int, device, normalize=False, progress=None):
     """One sentence vector per text, in the order given; batches are formed longest first (less padding)."""
-    data = encode(TextDataset("input", "unlabeled", texts), tokenizer, max_length)
+    data = encode(TextDataset("input", UNLABELED, texts), tokenizer, max_length)
     model.eval()
     chunks = []
     batches = length_sorted_batches(data.lengths(), batch_size)

@@ -10,6 +10,7 @@ from advcl.data.catalogue import load_data
 from advcl.data.dataset import Columns
 from advcl.data.hf_datasets import resolve_spec
 from advcl.data.readers import DataError
+from advcl.data.tasks import CLASSIFICATION
 
 datasets = pytest.importorskip("datasets")
 
@@ -28,7 +29,7 @@ def test_a_save_to_disk_dataset_dict_split(tmp_path):
     folder = saved(tmp_path)
     dataset = load_data(f"{folder}:test", Columns(text="sentence"))
     assert dataset.texts == SENTENCES and dataset.labels == [1, 0, 1, 0]
-    assert dataset.label_names == ["negative", "positive"] and dataset.task == "classification"
+    assert dataset.label_names == ["negative", "positive"] and dataset.task is CLASSIFICATION
     with pytest.raises(DataError, match=r"holds several splits: name one \(splits: train, test"):
         load_data(str(folder), Columns(text="sentence"))
     with pytest.raises(DataError, match="has no split 'validation'"):

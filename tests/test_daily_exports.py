@@ -6,6 +6,7 @@ import torch
 
 from advcl.data.batching import encode
 from advcl.data.dataset import TextDataset
+from advcl.data.tasks import UNLABELED
 from advcl.export import export_model
 from advcl.runs import load_model
 from daily_helpers import train_tiny
@@ -23,7 +24,7 @@ def short_run(tmp_path_factory, tiny_model_dir):
 
 def advcl_logits(run, text):
     loaded = load_model(str(run))
-    encoded = encode(TextDataset("long", "unlabeled", [text]), loaded.tokenizer, loaded.max_length)
+    encoded = encode(TextDataset("long", UNLABELED, [text]), loaded.tokenizer, loaded.max_length)
     ids = torch.tensor(encoded.input_ids)
     with torch.no_grad():
         return loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits, encoded.input_ids[0]

@@ -9,11 +9,12 @@ from advcl.data.batching import encode, epoch_batches
 from advcl.data.catalogue import load_data, resolve
 from advcl.data.dataset import Columns
 from advcl.data.readers import DataError
+from advcl.data.tasks import CLASSIFICATION, PAIR_CLASSIFICATION, SIMILARITY
 
 
 def test_catalogue_split_loads_with_label_names():
     data = load_data("sst2:validation")
-    assert len(data) == 872 and data.task == "classification"
+    assert len(data) == 872 and data.task is CLASSIFICATION
     assert data.label_names == ["negative", "positive"]
     assert set(data.labels) == {0, 1}
     first = json.loads((resolve("sst2", "validation").where and open(resolve("sst2", "validation").where).readline()))
@@ -22,9 +23,9 @@ def test_catalogue_split_loads_with_label_names():
 
 def test_pair_and_sts_data_load():
     rte = load_data("rte:validation")
-    assert rte.task == "pair-classification" and rte.pairs is not None and len(rte.pairs) == len(rte) == 277
+    assert rte.task is PAIR_CLASSIFICATION and rte.pairs is not None and len(rte.pairs) == len(rte) == 277
     sts = load_data("stsb:validation")
-    assert sts.task == "sts" and len(sts) == 1500
+    assert sts.task is SIMILARITY and len(sts) == 1500
     assert all(isinstance(s, float) and 0 <= s <= 5 for s in sts.labels)
 
 
@@ -79,7 +80,7 @@ def test_parquet_user_file(tmp_path):
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"q": ["a?", "b?"], "a": ["yes", "no"], "y": [1, 0]}), path)
     data = load_data(str(path), Columns("q", "a", "y"))
-    assert data.task == "pair-classification" and data.pairs == ["yes", "no"] and data.labels == [1, 0]
+    assert data.task is PAIR_CLASSIFICATION and data.pairs == ["yes", "no"] and data.labels == [1, 0]
 
 
 def test_integer_labels_and_given_label_names(tmp_path):

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from advcl.data.dataset import TextDataset
+from advcl.data.tasks import PAIR_CLASSIFICATION, SIMILARITY
 from advcl.data.readers import DataError
 from advcl.embedding import embed_texts
 from advcl.errors import BadInput
@@ -92,7 +93,7 @@ def test_user_file_end_to_end_and_pair_features(tiny, tmp_path):
     suite = transfer_suite(model, tokenizer, [task], 64, 8, "cpu", folds=4, protocol="fast")
     assert suite["tasks"][task.name] == result and suite["average"] == result["accuracy"]
     assert suite["pooling"] == "mean"
-    pairs = TextDataset("pairs", "pair-classification", GOOD, BAD, [0, 1] * 4)
+    pairs = TextDataset("pairs", PAIR_CLASSIFICATION, GOOD, BAD, [0, 1] * 4)
     u, v = embed_texts(model, tokenizer, GOOD, 64, 8, "cpu"), embed_texts(model, tokenizer, BAD, 64, 8, "cpu")
     expected = torch.cat([(u - v).abs(), u * v], dim=1).numpy()
     assert np.allclose(embedding_features(model, tokenizer, pairs, 64, 8, "cpu"), expected, atol=1e-5)
@@ -111,7 +112,7 @@ def test_alignment_and_uniformity_match_a_double_loop():
 def test_model_alignment_uses_pairs_scored_at_least_4_and_distinct_sentences(tiny):
     model, tokenizer = tiny
     texts, pairs = GOOD[:6], BAD[:5] + [GOOD[0]]  # GOOD[0] twice: counted once in the data distribution
-    dataset = TextDataset("toy", "sts", texts, pairs, [4.0, 3.9, 5.0, 0.0, 4.6, 2.0])
+    dataset = TextDataset("toy", SIMILARITY, texts, pairs, [4.0, 3.9, 5.0, 0.0, 4.6, 2.0])
     result = alignment_uniformity(model, tokenizer, dataset, 64, 4, "cpu")
     assert (result["positive_pairs"], result["sentences"], result["pooling"]) == (3, 11, "mean")
     vectors = embed_texts(model, tokenizer, texts + pairs[:5], 64, 16, "cpu", normalize=True)
@@ -120,7 +121,7 @@ def test_model_alignment_uses_pairs_scored_at_least_4_and_distinct_sentences(tin
     assert result["alignment"] == pytest.approx(alignment(vectors[positives], vectors[[6 + i for i in positives]]),
                                                 abs=1e-5)
     with pytest.raises(DataError, match="no pair has a score of at least 4"):
-        alignment_uniformity(model, tokenizer, TextDataset("low", "sts", texts, pairs, [1.0] * 6), 64, 4, "cpu")
+        alignment_uniformity(model, tokenizer, TextDataset("low", SIMILARITY, texts, pairs, [1.0] * 6), 64, 4, "cpu")
 
 
 def test_plot_writes_a_png(tmp_path):

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from advcl.data.batching import EncodedDataset, encode, length_sorted_batches
 from advcl.data.dataset import TextDataset
+from advcl.data.tasks import UNLABELED
 from advcl.modeling.encoder import EncoderClassifier, model_inputs
 
 
@@ -111,7 +112,7 @@ class SentenceVictim:
         """The sentence embeddings (float32, on the CPU), each distinct new sentence computed once."""
         new = [s for s in dict.fromkeys(sentences) if s not in self.cache]
         if new:
-            encoded = encode(TextDataset("queries", "unlabeled", new), self.tokenizer, self.max_length)
+            encoded = encode(TextDataset("queries", UNLABELED, new), self.tokenizer, self.max_length)
             with torch.inference_mode():
                 for rows in length_sorted_batches(encoded.lengths(), self.batch_size):
                     for i, vector in zip(rows, self._sentences(model_inputs(encoded.collate(rows)))):

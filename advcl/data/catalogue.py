@@ -15,16 +15,10 @@ from pathlib import Path
 
 from advcl.data.dataset import Columns, ScoreRange, TextDataset, build_dataset
 from advcl.data.readers import FILE_SUFFIXES, DataError, iter_rows
+from advcl.data.tasks import DataTask, task_named, task_of_columns
 
 DATA_DIR_ENV = "ADVCL_DATA_DIR"
 
-# How each task's fields are named in the catalogue's JSONL layout.
-TASK_COLUMNS = {
-    "classification": Columns("text", "", "label"),
-    "pair-classification": Columns("text", "text_pair", "label"),
-    "sts": Columns("sentence1", "sentence2", "score"),
-    "unlabeled": Columns("text", "", ""),
-}
 # The adversarial twins of text and text_pair (what `advcl perturb` writes next to them).
 ADVERSARIAL_COLUMNS = ("adv_text", "adv_text_pair")
 ADVERSARIAL_STATUS = "status"  # the attack outcome column `advcl perturb` writes
@@ -141,9 +135,8 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     if is_file_spec(spec):
         path = Path(spec)
         columns = columns or Columns()
-        task = "pair-classification" if columns.text_pair else ("classification" if columns.label else "unlabeled")
         rows = ((f"{path}:{n}", row) for n, row in iter_rows(path))
-        return build_dataset(str(path), task, rows, columns, label_names)
+        return build_dataset(str(path), task_of_columns(columns), rows, columns, label_names)
     name, split = parse_spec(spec)
     meta = meta_for(name)
     if meta is None and is_folder_name(name):
@@ -155,22 +148,34 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
         close = get_close_matches(name, catalogue_names(), n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise DataError(f"unknown dataset '{name}'{hint}; `advcl data` lists the catalogue of {data_dir()}")
-    task = meta.get("task", "classification")
-    if task not in TASK_COLUMNS:
-        raise DataError(f"dataset '{name}' has unknown task '{task}'")
+    task = meta_task(meta, name)
     label_names = label_names or meta.get("labels")
     local = dataset_folder(name) / f"{split}.jsonl"
     if local.is_file():
         rows = ((f"{local}:{n}", row) for n, row in iter_rows(local))
     else:
-        rows = _hub_rows(name, split, meta, local)
-    fields = TASK_COLUMNS[task]
+        rows = _hub_rows(name, split, meta, local, task)
+    fields = task.columns
     if columns is not None and columns.adv_text:
         adv_text, adv_text_pair = ADVERSARIAL_COLUMNS
         fields = replace(fields, adv_text=adv_text, adv_text_pair=adv_text_pair if fields.text_pair else "",
                          adv_status=ADVERSARIAL_STATUS if columns.adv_status else "")
-    score_range = declared_score_range(meta, name) if task == "sts" else None
+    score_range = declared_score_range(meta, name) if task.scored else None
     return build_dataset(spec, task, rows, fields, label_names, score_range)
+
+
+def meta_task(meta: dict, name: str) -> DataTask:
+    """The task a dataset's meta.json names (classification when it names none)."""
+    return task_named(meta.get("task", "classification"), name)
+
+
+def task_of_spec(spec: str) -> DataTask:
+    """The task ``--data`` will load as, known before it is read (a command may need it to choose its model): a
+    catalogue or dataset-folder entry's meta.json task; for a user file or a hub dataset, the task of the default
+    columns (text, label), as :func:`load_data` without ``columns`` reads them."""
+    name = spec.partition(":")[0]
+    meta = None if is_file_spec(spec) else meta_for(name)
+    return task_of_columns(Columns()) if meta is None else meta_task(meta, name)
 
 
 def declared_score_range(meta: dict, name: str) -> ScoreRange | None:
@@ -179,7 +184,7 @@ def declared_score_range(meta: dict, name: str) -> ScoreRange | None:
     return ScoreRange(float(declared[0]), float(declared[1]), f"{name}'s meta.json") if declared else None
 
 
-def _hub_rows(name: str, split: str, meta: dict, local: Path):
+def _hub_rows(name: str, split: str, meta: dict, local: Path, task: DataTask):
     hub = meta.get("hub")
     splits = meta.get("splits") or {}
     if splits and split not in splits:
@@ -195,7 +200,7 @@ def _hub_rows(name: str, split: str, meta: dict, local: Path):
             f"dataset {name}:{split} not found: no {local} (set {DATA_DIR_ENV}) and the hub copy "
             f"{hub['path']} could not be loaded ({type(exc).__name__})"
         ) from None
-    ours = TASK_COLUMNS[meta.get("task", "classification")]
+    ours = task.columns
     mapping = hub.get("columns", {})
     for number, row in enumerate(table, start=1):
         yield f"{hub['path']}:{split}:{number}", {

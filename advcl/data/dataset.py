@@ -8,25 +8,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from advcl.data.readers import DataError
-
-TASKS = ("classification", "pair-classification", "sts", "unlabeled")
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Where each field lives in the source rows ("" = absent).
-
-    ``adv_text`` (and ``adv_text_pair`` for pair tasks) hold the adversarial twin of each row's text, as
-    ``advcl perturb`` writes them; they are read only for objectives that train on real adversarial text, with
-    ``adv_status``, the attack's outcome for the row (:mod:`advcl.data.adversarial_rows`; "" = not recorded).
-    """
-
-    text: str = "text"
-    text_pair: str = ""
-    label: str = "label"
-    adv_text: str = ""
-    adv_text_pair: str = ""
-    adv_status: str = ""
+from advcl.data.tasks import Columns, DataTask
 
 
 @dataclass
@@ -34,7 +16,7 @@ class TextDataset:
     """Texts (and optional second texts) with integer labels, float scores, or nothing."""
 
     name: str
-    task: str
+    task: DataTask
     texts: list[str]
     pairs: list[str] | None = None
     labels: list | None = None  # int class indices (classification) or float scores (sts)
@@ -50,7 +32,7 @@ class TextDataset:
     def has_class_labels(self) -> bool:
         """Whether every row has a class index (a labelled classification or pair-classification split; an STS
         split's labels are similarity scores)."""
-        return self.labels is not None and self.task != "sts"
+        return self.labels is not None and self.task.has_classes
 
     def select(self, indices: Iterable[int]) -> TextDataset:
         indices = list(indices)
@@ -121,7 +103,7 @@ class ScoreRange:
 
 def build_dataset(
     name: str,
-    task: str,
+    task: DataTask,
     rows: Iterable[tuple[str, dict]],
     columns: Columns,
     label_names: list[str] | None = None,
@@ -144,12 +126,12 @@ def build_dataset(
                 adv_pairs.append(_adversarial_text(row, columns.adv_text_pair, where))
             if columns.adv_status:
                 statuses.append(_status(row, columns.adv_status, where))
-        if task == "unlabeled" or not columns.label:
+        if not task.labels or not columns.label:
             continue
         if columns.label not in row:
             raise DataError(f"{where}: missing column '{columns.label}' (columns: {', '.join(map(str, row))})")
         value = row[columns.label]
-        if task == "sts":
+        if task.scored:
             try:
                 labels.append(float(value))
             except (TypeError, ValueError):
@@ -171,7 +153,7 @@ def build_dataset(
         task=task,
         texts=texts,
         pairs=pairs if columns.text_pair else None,
-        labels=labels if (raw_labels or task == "sts") else None,
+        labels=labels if (raw_labels or task.scored) else None,
         label_names=label_names,
         adv_texts=adv_texts if columns.adv_text else None,
         adv_pairs=adv_pairs if columns.adv_text and columns.text_pair else None,

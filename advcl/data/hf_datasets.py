@@ -25,6 +25,7 @@ from pathlib import Path
 
 from advcl.data.dataset import Columns, TextDataset, build_dataset
 from advcl.data.readers import DataError
+from advcl.data.tasks import task_of_columns
 
 HUB_PREFIX = "hf:"
 SAVED_DATASET = "state.json"  # what save_to_disk writes into a Dataset's folder
@@ -78,7 +79,7 @@ def load_hf_data(source: HfSource, columns: Columns | None = None,
                  label_names: list[str] | None = None) -> TextDataset:
     """Read ``source`` with ``columns`` (default: text / label) into a checked :class:`TextDataset`."""
     columns = columns or Columns()
-    task = "pair-classification" if columns.text_pair else ("classification" if columns.label else "unlabeled")
+    task = task_of_columns(columns)
     if source.kind == "json-array":
         return build_dataset(source.where, task, _array_items(Path(source.where)), columns, label_names)
     table = _hub_table(source) if source.kind == "hub" else _disk_table(source)

@@ -1,4 +1,5 @@
-"""Periodic evaluation during training: the metrics of a validation split, by the split's task.
+"""Periodic evaluation during training: the metrics of a validation split, by the split's task
+(:class:`advcl.data.tasks.DataTask`, whose ``metrics`` name what ``train.select_metric`` may choose).
 
 A classification split gives accuracy, macro-F1 and MCC; an STS split (such as ``stsb:validation``) gives the
 Spearman correlation ×100 between the cosine of the two sentence embeddings and the gold score (SimCSE's
@@ -24,17 +25,16 @@ from advcl.evaluation.classify import evaluate
 
 Validator = Callable[..., dict]  # (model, progress=None) -> metrics
 
-CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "mcc")
-
 
 def make_validator(recipe: Recipe, dataset: TextDataset, tokenizer, num_labels: int, device) -> Validator:
     metric = recipe.train.select_metric
     batch_size, precision = recipe.train.eval_batch_size, recipe.run.precision
-    if dataset.task == "sts":
-        if metric != "spearman":
+    metrics = dataset.task.metrics
+    if dataset.task.scored:
+        if metric not in metrics:
             raise RecipeError(
                 f"'train.select_metric' = '{metric}' needs a classification validation split; "
-                f"{recipe.data.validation} is an STS split: use 'spearman'"
+                f"{recipe.data.validation} is an STS split: use {', '.join(map(repr, metrics))}"
             )
         from advcl.evaluation.sts import spearman
 
@@ -45,10 +45,10 @@ def make_validator(recipe: Recipe, dataset: TextDataset, tokenizer, num_labels: 
         return validate_sts
     if dataset.labels is None:
         raise RecipeError(f"'data.validation' = '{recipe.data.validation}' has no labels to evaluate against")
-    if metric not in CLASSIFICATION_METRICS:
+    if metric not in metrics:
         raise RecipeError(
             f"'train.select_metric' = '{metric}' needs an STS validation split; "
-            f"{recipe.data.validation} is {dataset.task}: use one of {', '.join(CLASSIFICATION_METRICS)}"
+            f"{recipe.data.validation} is {dataset.task}: use one of {', '.join(metrics)}"
         )
     encoded = encode(dataset, tokenizer, recipe.model.max_length)
 

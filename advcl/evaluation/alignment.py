@@ -44,7 +44,7 @@ def alignment_uniformity(model, tokenizer, dataset: TextDataset, max_length: int
                          min_score: float = POSITIVE_MIN_SCORE, progress=None) -> dict:
     """``{"alignment", "uniformity", "positive_pairs", "sentences", "pooling"}`` for an STS split: its pairs
     scored >= ``min_score`` are the positives, its distinct sentences the data distribution."""
-    if dataset.task != "sts" or dataset.pairs is None:
+    if not dataset.task.scored or dataset.pairs is None:
         raise DataError(f"{dataset.name}: alignment needs an STS dataset (sentence pairs with gold scores)")
     positive = [i for i, score in enumerate(dataset.labels) if score >= min_score]
     sentences = list(dict.fromkeys(dataset.texts + dataset.pairs))

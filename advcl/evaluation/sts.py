@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from advcl.data.catalogue import load_data, parse_spec, resolve
 from advcl.data.dataset import TextDataset
 from advcl.data.readers import DataError, iter_rows
+from advcl.data.tasks import UNLABELED
 from advcl.embedding import embed_texts
 from advcl.evaluation.sampling import SAMPLE_SEED, sample_info
 
@@ -106,7 +107,7 @@ def load_sts(spec: str, max_pairs: int = 0, seed: int = SAMPLE_SEED) -> StsSet:
     and keep the ``subset`` field of each row (STS12-16) for per-subset reporting. ``max_pairs`` > 0 keeps a
     seeded random sample of that many pairs (``advcl eval --suite sts --max-examples``)."""
     dataset = load_data(spec)
-    if dataset.task != "sts":
+    if not dataset.task.scored:
         raise DataError(f"{spec} is a {dataset.task} dataset, not an STS one (sentence pairs with scores)")
     if len(dataset) < 2:
         raise DataError(f"{spec}: a rank correlation needs at least 2 pairs, found {len(dataset)}")
@@ -119,7 +120,7 @@ def load_sts(spec: str, max_pairs: int = 0, seed: int = SAMPLE_SEED) -> StsSet:
     total, max_pairs = len(dataset), max_pairs and max(max_pairs, 2)
     dataset = dataset.sample(max_pairs, seed)
     if subsets is not None:  # the same rows: a sample depends only on the length and the seed
-        subsets = TextDataset("subsets", "unlabeled", subsets).sample(max_pairs, seed).texts
+        subsets = TextDataset("subsets", UNLABELED, subsets).sample(max_pairs, seed).texts
     return StsSet(spec, dataset, subsets, sample_info(len(dataset), total, seed))
 
 

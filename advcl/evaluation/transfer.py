@@ -39,7 +39,6 @@ from advcl.evaluation.sampling import sample_info
 from advcl.evaluation.sts import embed_sentences
 
 FOLDS = 10
-CLASSIFICATION_TASKS = ("classification", "pair-classification")
 PROTOCOLS = ("senteval", "fast")
 SENTEVAL_SEED = 1111  # SentEval's default seed, which shuffles its folds
 # SentEval's grids of C for its scikit-learn logistic regression
@@ -73,7 +72,7 @@ def load_transfer_task(spec: str, columns: Columns | None = None, max_train: int
         if test is not None and "validation" in splits:
             validation = load_data(f"{spec}:validation", label_names=train.label_names)
     for dataset in (train, test, validation):
-        if dataset is not None and (dataset.task not in CLASSIFICATION_TASKS or dataset.labels is None):
+        if dataset is not None and not dataset.has_class_labels:
             raise DataError(f"{dataset.name} has no class labels: a transfer task needs a classification dataset")
     total = len(train)
     train = train.sample(max_train, seed)
