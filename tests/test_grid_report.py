@@ -1,5 +1,6 @@
-"""advcl grid report: mean, sample s.d., the seed tests and the per-example tests against hand-computed values on
-made-up results and predictions; unfinished cells; the plots."""
+"""advcl grid report: mean, sample s.d., the 95 % intervals, the seed tests and the per-example tests against
+hand-computed values on made-up results and predictions; unfinished cells; a model row against a method baseline;
+the plots."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import pytest
 from conftest import write_tiny_recipe
 
-from advcl.grid.aggregate import aggregate
+from advcl.grid.aggregate import Cell, aggregate, compare
 from advcl.grid.report import write_report
 from advcl.grid.spec import load_grid
 from advcl.grid.steps import result_path
@@ -78,6 +79,38 @@ def t_statistic(differences):
     return (sum(differences) / len(differences)) / (sample_sd(differences) / math.sqrt(len(differences)))
 
 
+# t_{0.975, df} in closed form: df = 1 is Cauchy, tan(π(p − ½)); df = 2 is (2p − 1) / √(2p(1 − p)).
+T_975 = {1: math.tan(math.pi * 0.475), 2: 0.95 / math.sqrt(2 * 0.975 * 0.025)}
+
+
+def interval(differences):
+    mean = sum(differences) / len(differences)
+    half = T_975[len(differences) - 1] * sample_sd(differences) / math.sqrt(len(differences))
+    return [mean - half, mean + half]
+
+
+def test_the_interval_is_the_t_interval_of_the_paired_differences():
+    assert T_975[2] == pytest.approx(4.302652729749464, rel=1e-12)  # the table's t_{0.975, 2}
+    theirs = {0: 0.30, 1: -0.20, 2: 1.10}
+    ours = Cell("ours", [], values={"score": {s: v + d for (s, v), d in zip(theirs.items(), (1.0, 2.5, 0.7))}})
+    tested = compare(ours, Cell("base", [], values={"score": theirs}), "t", trials=10, seed=0)["score"]
+    # d = 1.0, 2.5, 0.7: mean 1.4, s² = (0.16 + 1.21 + 0.49) / 2 = 0.93, half-width t_{0.975,2} · √(0.93 / 3)
+    half = 4.302652729749464 * math.sqrt(0.93 / 3)
+    assert tested["difference"] == pytest.approx(1.4)
+    assert tested["ci95"] == pytest.approx([1.4 - half, 1.4 + half], rel=1e-9)
+    assert (tested["ci_method"], tested["pairs"]) == ("t", 3)
+    wilcoxon = compare(ours, Cell("base", [], values={"score": theirs}), "wilcoxon", trials=10, seed=0)["score"]
+    assert wilcoxon["ci95"] == pytest.approx(tested["ci95"]) and wilcoxon["p"] == pytest.approx(2 / 2**3)
+
+
+def test_no_interval_under_two_pairs():
+    one = compare(Cell("ours", [], values={"score": {0: 0.9, 1: 0.8}}),
+                  Cell("base", [], values={"score": {1: 0.5, 2: 0.4}}), "t", trials=10, seed=0)["score"]
+    assert (one["pairs"], one["difference"], one["ci95"], one["p"]) == (1, pytest.approx(0.3), None, None)
+    assert compare(Cell("ours", [], values={"score": {0: 0.9}}),
+                   Cell("base", [], values={"score": {1: 0.5}}), "t", trials=10, seed=0) == {}
+
+
 def test_mean_sd_and_tests_match_hand_computed_values(grid):
     tables = aggregate(grid, "t", trials=200)
     clean = {row["setting"]: row for row in tables["sst2:validation"]["rows"]}
@@ -89,6 +122,7 @@ def test_mean_sd_and_tests_match_hand_computed_values(grid):
     t = t_statistic([a - b for a, b in zip(ADV, BASE)])
     assert adv["tests"]["accuracy"]["p"] == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t), rel=1e-9)
     assert adv["tests"]["accuracy"]["difference"] == pytest.approx((sum(ADV) - sum(BASE)) / 3)
+    assert adv["tests"]["accuracy"]["ci95"] == pytest.approx(interval([a - b for a, b in zip(ADV, BASE)]))
     assert adv["tests"]["mcc"]["p"] is None  # the same mcc for both at every seed: no variation to test
     # McNemar on seed 0's predictions: b = 1, c = 6, exact: 2 · (C(7,0) + C(7,1)) / 2^7
     assert adv["tests"]["per_example"]["0"]["mcnemar_p"] == pytest.approx(2 * (1 + 7) / 2**7)
@@ -101,6 +135,8 @@ def test_mean_sd_and_tests_match_hand_computed_values(grid):
     t = t_statistic([a - b for a, b in zip(ADV_EPS, BASE_EPS)])
     assert robust["tests"]["ε=0.1"]["p"] == pytest.approx(1 - 2 / math.pi * math.atan(abs(t)), rel=1e-9)
     assert robust["tests"]["ε=0.1"]["pairs"] == 2
+    # seeds 0-1 paired, 1 degree of freedom: (0.20, 0.12), mean 0.16 ± 12.7062 · 0.04 · √2 / √2
+    assert robust["tests"]["ε=0.1"]["ci95"] == pytest.approx([0.16 - T_975[1] * 0.04, 0.16 + T_975[1] * 0.04])
 
 
 def test_wilcoxon_over_seeds(grid):
@@ -119,6 +155,14 @@ def test_report_files_say_which_cells_are_unfinished(grid, tmp_path):
     assert f"| adv | 2 of 3 | 13.5 ± {math.sqrt(2):.1f} | 64 ± 0 |" in markdown  # training seconds, steps
     assert "| adv | 2 of 3 (1 unfinished) | 77.5 ± 3.5 | 61.0 ± 1.4 |" in markdown  # seeds 0-1: clean, ε = 0.1
     assert "| adv | 3 | 75.3 ± 4.5 |" in markdown
+    # clean, × 100: d = 5, 8, 3; mean 16/3, s.d. √(19/3), t = (16/3) / √(19/9) = 3.671 with 2 d.f.: p = 0.067
+    lo, hi = (16 / 3 + sign * T_975[2] * math.sqrt(19 / 9) for sign in (-1, 1))
+    t = (16 / 3) / math.sqrt(19 / 9)
+    assert f"| adv | base | +5.33 [{lo:+.2f}, {hi:+.2f}] ({1 - t / math.sqrt(2 + t * t):.3f}) |" in markdown
+    assert "| adv | base | +5.33 [-0.92, +11.58] (0.067) |" in markdown
+    assert "its 95 % t-interval over seeds (n = 3 pairs; no interval under 2); p, the paired t-test" in markdown
+    assert "(n = 2 pairs; no interval under 2); p, the paired t-test over seeds.\n" in markdown  # ε: seeds 0-1
+    assert "| adv | base | +6.50 [-12.56, +25.56] (0.144) | +16.00 [-34.82, +66.82] (0.156) |" in markdown
     assert sorted(result["plots"]) == [f"robustness_pgd_sst2_validation_40.{s}" for s in ("pdf", "png", "svg")]
     for name in result["plots"]:
         assert (tmp_path / "report" / name).stat().st_size > 1000
@@ -140,3 +184,32 @@ def test_the_report_replaces_only_its_own_folder(grid, tmp_path):
     write_report(grid, tmp_path / "report", "t", trials=20)
     refuse_foreign_folder(tmp_path / "report")  # its own earlier report: replaced
     refuse_foreign_folder(tmp_path / "new")
+
+
+def test_a_seeded_result_is_paired_only_with_its_own_seed(grid):
+    """Before, a baseline whose other seeds were unfinished was paired with every seed of the setting."""
+    robust = grid.spec.evaluate[1]
+    for seed in (1, 2):
+        result_path(grid, grid.job(f"base-s{seed}"), robust).unlink()
+    rows = {row["setting"]: row for row in aggregate(grid, "t", trials=20)["pgd:sst2:validation@40"]["rows"]}
+    tested = rows["adv"]["tests"]["ε=0.1"]
+    assert (tested["pairs"], tested["difference"], tested["ci95"]) == (1, pytest.approx(0.20), None)
+
+
+def test_a_model_row_against_a_method_baseline_is_paired_with_each_seed(grid, tmp_path):
+    grid.path.write_text(grid.path.read_text() + '[[model]]\nname = "untouched"\n')
+    with_model = load_grid(grid.path, check_recipes=False)
+    clean = with_model.spec.evaluate[0]
+    path = result_path(with_model, with_model.job("untouched"), clean)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"accuracy": 0.69, "macro_f1": 0.30, "mcc": 0.0}))
+    result = write_report(with_model, tmp_path / "report", "t", trials=20)
+    model = {row["setting"]: row for row in result["evaluations"]["sst2:validation"]["rows"]}["untouched"]
+    # untouched − base per seed: −0.01, −0.03, +0.01: mean −0.01, s.d. 0.02
+    half = T_975[2] * 0.02 / math.sqrt(3)
+    assert (model["baseline"], model["tests"]["accuracy"]["pairs"]) == ("base", 3)
+    assert model["tests"]["accuracy"]["ci95"] == pytest.approx([-0.01 - half, -0.01 + half])
+    assert "per_example" not in model["tests"]  # the model kept no predictions
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert f"| untouched | base | -1.00 [{-1 - 100 * half:+.2f}, {-1 + 100 * half:+.2f}] (" in markdown
+    assert "| untouched | 1 | 69.0 |" in markdown

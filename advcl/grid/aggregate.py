@@ -1,9 +1,11 @@
 """The numbers of ``advcl grid report``: per evaluation and setting, mean ± sample standard deviation over the
 seeds that finished, and tests against the baseline setting.
 
-- Over seeds: the paired t-test (Student 1908; ``t = mean(d) / (s_d / √n)`` on the per-seed differences
-  ``d`` = setting − baseline at the same seed, n − 1 degrees of freedom, two-sided) or the Wilcoxon signed-rank
-  test (Wilcoxon 1945), through scipy. A baseline with one result (an untouched model) is paired with each seed.
+- Over seeds: the per-seed differences ``d`` = setting − baseline at the same seed, their mean (the effect) and
+  its 95 % t-interval ``mean(d) ± t_{0.975, n−1} · s_d / √n`` (for either test), and the two-sided p of the paired
+  t-test (Student 1908; ``t = mean(d) / (s_d / √n)``, n − 1 degrees of freedom) or of the Wilcoxon signed-rank test
+  (Wilcoxon 1945), through scipy. A model's single result (an untouched encoder, no seed) is paired with each seed
+  of the other side, whether it is the baseline or the setting; a seeded run is paired only at its own seed.
 - Per example (clean evaluations, whose per-example predictions are kept): McNemar's test for accuracy and
   approximate randomisation for macro-F1 and MCC between each seed and the baseline's same seed, with
   ``advcl report``'s code (advcl.evaluation.significance, advcl.evaluation.predictions).
@@ -41,6 +43,27 @@ def metrics_of(evaluation: Evaluation, result: dict) -> dict[str, float]:
 def spread(values: list[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (n − 1; None for a single value)."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def t_interval(differences: list[float]) -> list[float] | None:
+    """95 % t-interval of the mean difference, ``mean ± t_{0.975, n−1} · s / √n``; None under 2 differences."""
+    from scipy import stats
+
+    if len(differences) < 2:
+        return None
+    mean, sd = spread(differences)
+    half = float(stats.t.ppf(0.975, len(differences) - 1)) * sd / math.sqrt(len(differences))
+    return [mean - half, mean + half]
+
+
+def paired(ours: dict, theirs: dict) -> dict:
+    """``{seed: (our value, their value)}`` at the seeds both have; a single unseeded result (key None, a model)
+    is paired with each seed of the other side."""
+    if None in theirs:
+        return {s: (v, theirs[None]) for s, v in ours.items()}
+    if None in ours:
+        return {s: (ours[None], v) for s, v in theirs.items()}
+    return {s: (v, theirs[s]) for s, v in ours.items() if s in theirs}
 
 
 def seed_test(ours: list[float], theirs: list[float], test: str) -> float | None:
@@ -114,24 +137,19 @@ def baseline_of(grid: Grid, job: Job) -> str | None:
 
 
 def compare(cell: Cell, base: Cell, test: str, trials: int, seed: int) -> dict:
-    """Per metric: the difference of the means, the seeds paired and the seed test's p; for clean evaluations
-    the per-example tests of each paired seed."""
+    """Per metric: the mean of the paired differences, its 95 % t-interval (``ci95``, None under 2 pairs), the
+    seeds paired and the seed test's p; for clean evaluations the per-example tests of each paired seed."""
     tests = {}
     for metric, values in cell.values.items():
-        theirs = base.values.get(metric, {})
-        single = next(iter(theirs.values())) if len(theirs) == 1 else None
-        pairs = [(v, theirs.get(s, single)) for s, v in values.items() if theirs.get(s, single) is not None]
+        pairs = list(paired(values, base.values.get(metric, {})).values())
         if not pairs:
             continue
-        tests[metric] = {"difference": statistics.mean(a for a, _ in pairs) - statistics.mean(b for _, b in pairs),
-                         "pairs": len(pairs), "test": test,
+        differences = [a - b for a, b in pairs]
+        tests[metric] = {"difference": statistics.mean(differences), "ci95": t_interval(differences),
+                         "ci_method": "t", "pairs": len(pairs), "test": test,
                          "p": seed_test([a for a, _ in pairs], [b for _, b in pairs], test)}
-    single = next(iter(base.predictions.values())) if len(base.predictions) == 1 else None
-    per_example = {}
-    for s, path in cell.predictions.items():
-        theirs = base.predictions.get(s, single)
-        if theirs is not None:
-            per_example[str(s)] = example_tests(theirs, path, trials, seed)
+    per_example = {str(s): example_tests(theirs, path, trials, seed)
+                   for s, (path, theirs) in paired(cell.predictions, base.predictions).items()}
     if per_example:
         tests["per_example"] = per_example
     return tests

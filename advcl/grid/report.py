@@ -24,6 +24,17 @@ def _p(value) -> str:
     return "–" if value is None else f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
 
 
+def comparison_text(test: dict, percent: bool = False) -> str:
+    """``+1.40 [-0.99, +3.80] (0.139)``: the mean difference, its 95 % interval (left out under 2 pairs) and p."""
+    scale = 100 if percent else 1
+    interval = "" if test["ci95"] is None else " [{:+.2f}, {:+.2f}]".format(*(scale * x for x in test["ci95"]))
+    return f"{scale * test['difference']:+.2f}{interval} ({_p(test['p'])})"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [f"| {' | '.join(header)} |", "|---" * len(header) + "|"] + [f"| {' | '.join(r)} |" for r in rows]
+
+
 def table_markdown(label: str, table: dict, test: str) -> list[str]:
     metrics = list(dict.fromkeys(m for row in table["rows"] for m in row["metrics"]))
     examples = sorted({row["examples"] for row in table["rows"] if row["examples"]})
@@ -31,30 +42,37 @@ def table_markdown(label: str, table: dict, test: str) -> list[str]:
     if examples:
         lines += [f"{table['kind']} evaluation on {', '.join(map(str, examples))} examples"
                   + (" (× 100)" if table["percent"] else "") + "; mean ± sample s.d. over seeds.", ""]
-    lines += ["| setting | n | " + " | ".join(metrics) + " |", "|---" * (2 + len(metrics)) + "|"]
+    rows = []
     for row in table["rows"]:
         n = f"{row['n']}" + (f" of {row['of']} ({len(row['unfinished'])} unfinished)" if row["unfinished"] else "")
-        cells = [cell_text(row["metrics"][m], table["percent"]) if m in row["metrics"] else "unfinished"
-                 for m in metrics]
-        lines.append(f"| {row['setting']} | {n} | " + " | ".join(cells) + " |")
-    tested = [row for row in table["rows"] if row.get("tests")]
-    if tested:
-        per_example = any("per_example" in r["tests"] for r in tested)
-        lines += ["", f"Against the baseline (same seed paired): {TEST_NAMES[test]} over seeds, p per metric"
-                  + ("; McNemar p (accuracy) on the per-example predictions of each seed" if per_example else "")
-                  + " (report.json adds the randomisation test's p for macro-F1 and MCC).", "",
-                  "| setting | baseline | " + " | ".join(f"{m} Δ (p)" for m in metrics)
-                  + (" | McNemar p per seed |" if per_example else " |"),
-                  "|---" * (2 + len(metrics) + per_example) + "|"]
-        scale = 100 if table["percent"] else 1
-        for row in tested:
-            tests = row["tests"]
-            cells = [f"{scale * tests[m]['difference']:+.2f} ({_p(tests[m]['p'])})" if m in tests else "–"
-                     for m in metrics]
-            if per_example:
-                cells.append(", ".join(_p(t["mcnemar_p"]) for t in tests.get("per_example", {}).values()) or "–")
-            lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
+        rows.append([row["setting"], n, *(cell_text(row["metrics"][m], table["percent"]) if m in row["metrics"]
+                                          else "unfinished" for m in metrics)])
+    lines += _markdown_table(["setting", "n", *metrics], rows)
+    tested = [row for row in table["rows"] if "baseline" in row]
+    if tested and metrics:
+        lines += [""] + comparison_markdown(tested, metrics, table["percent"], test)
     return lines + [""]
+
+
+def comparison_markdown(tested: list[dict], metrics: list[str], percent: bool, test: str) -> list[str]:
+    """Each setting against its baseline: ``Δ [lo, hi] (p)`` per metric, "unfinished" where no seed pairs."""
+    per_example = any("per_example" in r["tests"] for r in tested)
+    pairs = sorted({t["pairs"] for r in tested for m, t in r["tests"].items() if m != "per_example"})
+    mcnemar = ("; McNemar p (accuracy) on the per-example predictions of each seed (report.json adds the "
+               "randomisation test's p for macro-F1 and MCC)") if per_example else ""
+    caption = ("Against the baseline (same seed paired; a model's single result with each seed): Δ, the mean of the "
+               f"paired differences setting − baseline{' (× 100)' if percent else ''}; [lo, hi], its 95 % t-interval "
+               f"over seeds (n = {', '.join(map(str, pairs)) or '–'} pairs; no interval under 2); p, the "
+               f"{TEST_NAMES[test]} over seeds{mcnemar}.")
+    rows = []
+    for row in tested:
+        tests = row["tests"]
+        cells = [comparison_text(tests[m], percent) if m in tests else "unfinished" for m in metrics]
+        if per_example:
+            cells.append(", ".join(_p(t["mcnemar_p"]) for t in tests.get("per_example", {}).values()) or "–")
+        rows.append([row["setting"], row["baseline"], *cells])
+    header = ["setting", "baseline", *(f"{m} Δ [95 % CI] (p)" for m in metrics)]
+    return [caption, ""] + _markdown_table(header + ["McNemar p per seed"] * per_example, rows)
 
 
 def robustness_rows(label: str, table: dict, grid: Grid) -> tuple[list[dict], dict[str, list[str]]]:
@@ -99,11 +117,11 @@ def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000
              f"{grid.spec.baseline or 'none'}.", ""]
     result["training"] = training_rows(grid)
     if result["training"]:
-        parts += ["## training", "", "Runs completed of all, and their training time and steps (mean ± s.d.).", "",
-                  "| setting | n | train s | steps |", "|---|---|---|---|"]
-        parts += [f"| {row['setting']} | {row['n']} of {row['of']} | "
-                  + " | ".join("unfinished" if row[k]["mean"] is None else cell_text(row[k], digits=d)
-                               for k, d in (("train_seconds", 1), ("steps", 0))) + " |" for row in result["training"]]
+        parts += ["## training", "", "Runs completed of all, and their training time and steps (mean ± s.d.).", ""]
+        parts += _markdown_table(["setting", "n", "train s", "steps"], [
+            [row["setting"], f"{row['n']} of {row['of']}"]
+            + ["unfinished" if row[k]["mean"] is None else cell_text(row[k], digits=d)
+               for k, d in (("train_seconds", 1), ("steps", 0))] for row in result["training"]])
         parts.append("")
     for label, table in tables.items():
         parts += table_markdown(label, table, test)
