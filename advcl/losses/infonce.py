@@ -18,8 +18,13 @@ from advcl.hookspecs import hookimpl
 
 
 def cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``sim(a_i, b_k)/τ`` for every pair: (n, dim) and (m, dim) -> (n, m), in float32."""
-    return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T / temperature
+    """``sim(a_i, b_k)/τ`` for every pair: (n, dim) and (m, dim) -> (n, m), in float32.
+
+    Autocast is off here: under it the product of float32 tensors would still run in bf16/fp16, and bf16 keeps
+    8 significant bits: a logit near 1/τ = 20 would be off by up to 0.06 (docs/methods.md, "Conventions").
+    """
+    with torch.autocast(a.device.type, enabled=False):
+        return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T / temperature
 
 
 class InfoNCE(nn.Module):

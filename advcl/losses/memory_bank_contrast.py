@@ -106,9 +106,11 @@ class MemoryBankContrast(nn.Module):
         )
 
     def _softmax_loss(self, anchor, positive, bank, negatives) -> torch.Tensor:
-        """``−mean_i log h(a_i, p_i) / (h(a_i, p_i) + Σ_j h(a_i, bank[n_ij]))``."""
+        """``−mean_i log h(a_i, p_i) / (h(a_i, p_i) + Σ_j h(a_i, bank[n_ij]))``, in float32 (autocast off: under
+        it the product would run in bf16/fp16, on a half-precision copy of the whole bank)."""
         positive_score = (anchor * positive).sum(-1, keepdim=True)
-        negative_scores = (anchor @ bank.T).gather(1, negatives)
+        with torch.autocast(anchor.device.type, enabled=False):
+            negative_scores = (anchor @ bank.T).gather(1, negatives)
         logits = torch.cat([positive_score, negative_scores], dim=1) / self.config.temperature
         return F.cross_entropy(logits, torch.zeros(len(anchor), dtype=torch.long, device=logits.device))
 

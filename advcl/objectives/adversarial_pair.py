@@ -25,6 +25,7 @@ from advcl.errors import BadInput
 from advcl.modeling.encoder import EncoderOutput, model_inputs
 from advcl.objectives.base import Objective, StepContext, StepOutput, create
 from advcl.perturbers.base import OneStepPerturber
+from advcl.perturbers.precision import input_gradient
 
 # (∇_E CE, input_ids, attention_mask) -> δ, added to W[input_ids] for the adversarial forward
 PerturbFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -54,7 +55,7 @@ def adversarial_pair(
     clean = model(inputs_embeds=embeds, **inputs)
     ce = loss(clean.logits, batch["labels"])
     if not clean_weight:  # None or 0: no parameter gradient from the clean pass now
-        (grad,) = torch.autograd.grad(ce, embeds, retain_graph=clean_weight is None)
+        grad = input_gradient(ce, embeds, retain_graph=clean_weight is None)
     else:
         embeds.retain_grad()
         ctx.backward(clean_weight * ce)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from advcl.config.ranges import not_negative
 from advcl.config.validate import component
 from advcl.hookspecs import hookimpl
 from advcl.objectives.adversarial_pair import require_one_step
 from advcl.objectives.base import StepOutput, create
 from advcl.objectives.simcse import SimCSE
+from advcl.perturbers.precision import input_gradient
 
 
 class USCAL(SimCSE):
@@ -47,7 +46,7 @@ class USCAL(SimCSE):
     def step(self, batch, model, ctx):
         views = self.views(batch, model)
         clean = self.contrast(views.z1, views.z2)
-        (grad,) = torch.autograd.grad(clean, views.embeds, retain_graph=True)
+        grad = input_gradient(clean, views.embeds, retain_graph=True)
         first = views.embeds[: len(views.z1)]  # E₁
         delta = self.perturber.from_gradient(grad[: len(first)], views.inputs["attention_mask"])
         z_adv = self.head(model(inputs_embeds=first + delta, **views.inputs).sentence)

@@ -3,8 +3,8 @@
 ``loss_fn`` maps input embeddings (the clean ``embeds`` plus a candidate δ) to a scalar loss; ``embeds`` are the
 clean word-embedding lookups ``E = W[input_ids]`` (what Hugging Face models take as ``inputs_embeds``); the
 returned δ is detached, has the shape of ``embeds`` and is exactly zero at padding positions. A perturber
-differentiates with respect to δ only (``torch.autograd.grad``), so no parameter's ``.grad`` is touched
-(docs/methods.md, "Conventions").
+differentiates with respect to δ only (:func:`advcl.perturbers.precision.input_gradient`, loss-scaled in float16), so
+no parameter's ``.grad`` is touched (docs/methods.md, "Conventions").
 
 One-step perturbers (FGSM, FGM) are a function of one gradient at δ = 0, ``∇_E L``; they also take that gradient
 directly (:meth:`OneStepPerturber.from_gradient`), so that an objective can read ``∇_E L`` off the backward pass
@@ -18,6 +18,8 @@ from typing import ClassVar
 
 import torch
 
+from advcl.perturbers.precision import input_gradient
+
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -25,8 +27,7 @@ def loss_gradient(loss_fn: LossFn, embeds: torch.Tensor, delta: torch.Tensor) ->
     """``∇_δ loss_fn(E + δ)`` at the given δ; works under ``torch.no_grad`` too (evaluation attacks)."""
     with torch.enable_grad():
         delta = delta.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(loss_fn(embeds.detach() + delta), delta)
-    return grad
+        return input_gradient(loss_fn(embeds.detach() + delta), delta)
 
 
 class Perturber:

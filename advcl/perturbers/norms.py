@@ -28,17 +28,25 @@ def l2_norm(x: torch.Tensor, scope: Scope) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=dims, keepdim=True, dtype=at_least_fp32).to(x.dtype)
 
 
+def finite_on_tokens(grad: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``grad`` on real tokens, zero at padding and wherever it is not finite.
+
+    A gradient read off a loss-scaled fp16 backward overflows while the GradScaler searches its scale, and that
+    optimizer step is skipped anyway; δ must stay finite meanwhile, so non-finite entries count as zero.
+    """
+    mask = token_mask(attention_mask, grad)
+    return torch.nan_to_num(grad * mask, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def ascent_direction(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Norm, scope: Scope) -> torch.Tensor:
     """The unit-norm steepest-ascent direction ``∇L/‖∇L‖`` for the chosen norm.
 
     l2: ``g / ‖g‖₂`` per scope (a zero gradient gives a zero direction). l∞: ``sign(g)``, the maximiser of
     ``⟨g, v⟩`` over the unit l∞ ball (Goodfellow et al. 2015; Madry et al. 2018).
 
-    Non-finite entries count as zero: a gradient read off a loss-scaled fp16 backward overflows while the
-    GradScaler searches its scale, and that optimizer step is skipped anyway; δ must stay finite meanwhile.
+    Non-finite entries count as zero (:func:`finite_on_tokens`).
     """
-    mask = token_mask(attention_mask, grad)
-    grad = torch.nan_to_num(grad * mask, nan=0.0, posinf=0.0, neginf=0.0)
+    grad = finite_on_tokens(grad, attention_mask)
     if norm == "linf":
         return grad.sign()
     return grad / l2_norm(grad, scope).clamp_min(torch.finfo(grad.dtype).tiny)
@@ -56,7 +64,7 @@ def normalised(grad: torch.Tensor, attention_mask: torch.Tensor, norm: Norm, sco
     gradient's shape, ``g/max|g|`` (SMART's Algorithm 1; RobustSentEmbed's eq. 3 and 5): only the largest entry
     of each scope block moves by the full step. Non-finite entries count as zero, as in :func:`ascent_direction`.
     """
-    grad = torch.nan_to_num(grad * token_mask(attention_mask, grad), nan=0.0, posinf=0.0, neginf=0.0)
+    grad = finite_on_tokens(grad, attention_mask)
     return grad / p_norm(grad, norm, scope).clamp_min(torch.finfo(grad.dtype).tiny)
 
 

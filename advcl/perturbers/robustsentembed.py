@@ -32,7 +32,9 @@ import torch
 from advcl.config.ranges import at_least, fraction, not_negative, positive
 from advcl.config.validate import RecipeError
 from advcl.perturbers.base import LossFn, loss_gradient
-from advcl.perturbers.norms import Norm, ascent_direction, normalised, p_norm, project, token_mask
+from advcl.perturbers.norms import (
+    Norm, ascent_direction, finite_on_tokens, normalised, p_norm, project, token_mask,
+)
 
 
 @dataclass
@@ -85,7 +87,7 @@ def token_step(eta, grad, attention_mask, c: RobustPerturbationConfig) -> torch.
     """Eq. 2-4: ``η̃_i = η_i + γ·g_i/‖g_i‖_P``, ``η_i ← Π_ε(n_i·η̃_i)``, n_i per ``c.token_scale`` (see above)."""
     mask = token_mask(attention_mask, eta)
     stepped = (eta + c.token_step_size * normalised(grad, attention_mask, c.norm, "token")) * mask
-    scaled_by = stepped if c.token_scale == "perturbation" else grad * mask
+    scaled_by = stepped if c.token_scale == "perturbation" else finite_on_tokens(grad, attention_mask)
     return project(scaling_index(scaled_by, c.norm) * stepped, attention_mask, c.eps, c.norm, "token")
 
 
