@@ -102,9 +102,10 @@ def report(
     trials: int = typer.Option(10_000, min=1, help="Shuffles of the randomisation test."),
     as_json: bool = JSON_OPTION,
 ):
-    """One table per evaluation: mean ± sample s.d. over seeds, n, and tests against the baseline (McNemar and
-    randomisation on the per-example predictions, paired t or Wilcoxon over seeds); robust accuracy against ε
-    as PNG, PDF and SVG. Writes report.md and report.json; cells with unfinished runs say so."""
+    """One table per evaluation: mean ± sample s.d. over seeds, n, and against the baseline the effect (the mean
+    paired difference) with its 95 % t-interval over seeds and a test (paired t or Wilcoxon over seeds; McNemar
+    and randomisation on the per-example predictions); robust accuracy against ε as PNG, PDF and SVG. Writes
+    report.md and report.json; cells with unfinished runs say so."""
     from advcl.runtime.progress import stderr
     from advcl.errors import BadInput
     from advcl.grid.report import refuse_foreign_folder, write_report
