@@ -4,7 +4,7 @@ checks that refuse bad input (unknown attack, missing resource, attack settings 
 import pytest
 from attack_helpers import InterruptAfter, without_time
 
-from advcl.attacks import resources, runner, session
+from advcl.attacks import classification, resources, runner, session
 from advcl.errors import BadInput, Interrupted
 
 
@@ -45,7 +45,7 @@ def test_reports_name_the_stand_ins():
 
     assert describe(TextFooler()) == "textfooler (offline: counter-fitted GloVe-50d, MiniLM sentence encoder)"
     assert describe(PWWS()) == "pwws"
-    assert describe(PWWS(), advsts=True) == "pwws on AdvSTS"
+    assert describe(PWWS(), "AdvSTS") == "pwws on AdvSTS"
     assert describe(BAE(BAE.Config(mlm="my/mlm"))) == "bae (offline: masked LM my/mlm, MiniLM sentence encoder)"
 
 
@@ -79,10 +79,10 @@ def test_summary_is_textattacks(attack_resources, wide_bert_dir, tmp_path):
     results, rows = [], []
     for position in range(len(job.dataset)):
         set_seed(runner.example_seed(job.settings.seed, position))
-        result = job.attack.attack(runner.example_input(job.dataset, position), job.dataset.labels[position])
+        result = job.attack.attack(classification.example_input(job.dataset, position), job.dataset.labels[position])
         results.append(result)
-        rows.append(runner.result_row(position, job.dataset.labels[position], result, 0.0))
-    ours = runner.summarise(rows)
+        rows.append(classification.result_row(position, job.dataset.labels[position], result, 0.0))
+    ours = runner.summarise(rows, job.task)
     rates, words, queries = (m().calculate(results) for m in (AttackSuccessRate, WordsPerturbed, AttackQueries))
     assert ours["successful_attacks"] == rates["successful_attacks"] > 0
     assert ours["failed_attacks"] == rates["failed_attacks"] > 0

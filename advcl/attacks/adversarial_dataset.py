@@ -25,7 +25,7 @@ def write_dataset(output: Path, split: str, rows: list[dict], job) -> dict:
     write_text(output / f"{split}.jsonl", "".join(lines))
     meta_path = output / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta.update(name=output.resolve().name, task="pair-classification" if job.dataset.pairs else "classification",
+    meta.update(name=output.resolve().name, task=job.dataset.task.name,
                 labels=job.dataset.label_names, source=f"advcl perturb: {job.description} on {job.settings.model}, "
                 f"{job.settings.data}, seed {job.settings.seed}", license="as the source data", hub=None)
     meta.setdefault("splits", {})[split] = len(rows)

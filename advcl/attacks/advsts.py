@@ -4,7 +4,7 @@ A TextAttack recipe (TextFooler, PWWS, ...) perturbs an STS pair, either sentenc
 score the target sentence-embedding model predicts moves as far as it can from the gold score. ``advcl attack``
 runs AdvSTS whenever ``--data`` is an STS split (task ``sts`` in the catalogue: ``stsb:test``, ``sts12:test``...);
 the rest of the machinery (seeded sample, batched victim, resumable JSONL, shards, TextAttack's summary) is the one
-classification attacks use. Definitions:
+classification attacks use, and :mod:`advcl.attacks.goals` assembles this module's parts. Definitions:
 
 - **Victim**: the model's sentence embedding, pooled as ``advcl eval --suite sts`` pools it (the run's pooling, or
   the encoder's packaged one); a classifier's head is not used (:class:`advcl.attacks.victim.SentenceVictim`).
@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from advcl.attacks.tasks import STATUS, AttackTask
+from advcl.attacks.tasks import STATUS, Target
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
 
@@ -62,15 +62,6 @@ class ScoreScale:
         return DEFAULT_MARGIN_FRACTION * self.width
 
 
-def is_sts_spec(spec: str) -> bool:
-    """Whether ``--data`` names an STS split (a catalogue or dataset-folder entry whose task is ``sts``)."""
-    from advcl.data.catalogue import is_file_spec, meta_for, parse_spec
-
-    if is_file_spec(spec):
-        return False
-    return (meta_for(parse_spec(spec)[0]) or {}).get("task") == "sts"
-
-
 def score_scale(spec: str) -> ScoreScale:
     """The range the split's meta.json declares (``score_range``, else ``hub.score_range``)."""
     from advcl.data.catalogue import declared_score_range, meta_for, parse_spec
@@ -83,6 +74,23 @@ def score_scale(spec: str) -> ScoreScale:
     if not declared.high > declared.low:
         raise BadInput(f"{spec}: the declared score range [{declared.low:g}, {declared.high:g}] is empty")
     return ScoreScale(declared.low, declared.high)
+
+
+def load(request) -> Target:
+    """Any encoder (its sentence embedding is the victim, no classifier head needed) and a seeded sample of the
+    STS split; the margin and the declared score range join the attack's settings."""
+    from advcl.data.catalogue import load_data
+    from advcl.runs import load_model
+
+    if not request.advsts:
+        raise BadInput(f"{request.data} is an STS split (pairs with similarity scores): AdvSTS runs in `advcl attack`, "
+                       "whose results.jsonl holds the perturbed pairs")
+    scale = score_scale(request.data)
+    margin = check_margin(request.sts_margin, scale)
+    loaded = load_model(request.model, request.checkpoint)
+    sample = load_data(request.data).sample(request.num_examples, request.seed)
+    check_sample(request.data, sample)
+    return Target(loaded, sample, {"sts_margin": margin, "sts_score_range": [scale.low, scale.high]})
 
 
 def check_margin(margin: float | None, scale: ScoreScale) -> float:
@@ -161,11 +169,8 @@ SUMMARY_LABELS = (
     ("examples", "Pairs"),
 )
 
+
 def settings_note(options: dict) -> str:
     """The margin and the score range the title of ``advcl attack``'s table states."""
     low, high = options["sts_score_range"]
     return f" (margin {options['sts_margin']:g} on [{low:g}, {high:g}])"
-
-
-SIMILARITY = AttackTask("similarity", example_input, ground_truth, result_row, SUMMARY_LABELS, spearman_summary,
-                        {"sts_mapping": MAPPING}, settings_note)

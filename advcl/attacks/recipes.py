@@ -32,12 +32,13 @@ MINILM = "MiniLM sentence encoder"
 BASE_NEEDS = ("stopwords",)
 
 
-def describe(attack, advsts: bool = False) -> str:
-    """The attack's name, with what stood in for the published resources: the label every report carries
-    (``textfooler on AdvSTS (offline: ...)`` for an attack on sentence-pair similarity, :mod:`advcl.attacks.advsts`)."""
+def describe(attack, goal: str = "") -> str:
+    """The attack's name, with the goal it is aimed at when that is not a label flip and what stood in for the
+    published resources: the label every report carries (``textfooler on AdvSTS (offline: ...)`` for an attack on
+    sentence-pair similarity, :mod:`advcl.attacks.advsts`)."""
     stand_ins = attack.stand_ins()
     offline = f" (offline: {', '.join(stand_ins)})" if stand_ins else ""
-    return attack.name + (" on AdvSTS" if advsts else "") + offline
+    return attack.name + (f" on {goal}" if goal else "") + offline
 
 
 class TextAttackRecipe:

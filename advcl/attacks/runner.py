@@ -7,9 +7,10 @@ examples none of them holds, so an interrupted run, or the shards of one, finish
 attacked with its own seed (derived from the run's seed and its position in the sample), so results do not
 depend on which examples ran before it, in this process or another.
 
-An STS sample (``dataset.task == "sts"``) is attacked as AdvSTS (:mod:`advcl.attacks.advsts`): its pairs go to
-TextAttack as two columns either of which may change, the gold score as the ground truth, and its rows and summary
-carry scores instead of labels.
+What is attacked, and how a result is written, is the job's :class:`~advcl.attacks.tasks.AttackTask`
+(:mod:`advcl.attacks.goals`): a label flip, or on an STS sample AdvSTS (:mod:`advcl.attacks.advsts`), whose pairs go
+to TextAttack as two columns either of which may change, the gold score as the ground truth, and whose rows and
+summary carry scores instead of labels.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from advcl.attacks.tasks import STATUS, AttackTask
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput
 from advcl.runtime.atomic import write_text
-
-PAIR_COLUMNS = ("premise", "hypothesis")  # TextAttack's column names for two-text inputs
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -124,43 +122,12 @@ class ResultsFile:
         self.handle.close()
 
 
-def example_input(dataset: TextDataset, i: int):
-    """What TextAttack attacks: the text, or an OrderedDict of the two texts of a pair."""
-    from collections import OrderedDict
-
-    if dataset.pairs is None:
-        return dataset.texts[i]
-    return OrderedDict(zip(PAIR_COLUMNS, (dataset.texts[i], dataset.pairs[i])))
-
-
-def result_row(position: int, label: int, result, seconds: float) -> dict:
-    """One JSON line: texts, labels (gold, predicted before and after), status, queries, words perturbed."""
-    original = result.original_result.attacked_text
-    perturbed = result.perturbed_result.attacked_text
-    status = STATUS[type(result).__name__]
-    row = {"index": position, "status": status, "label": label,
-           "original_output": int(result.original_result.output),
-           "perturbed_output": int(result.perturbed_result.output),
-           "queries": 0 if status == "skipped" else int(result.perturbed_result.num_queries),
-           "words": len(original.words),
-           "words_perturbed": 0 if status == "skipped" else len(original.all_words_diff(perturbed)),
-           "seconds": round(seconds, 3)}
-    before, after = original.tokenizer_input, perturbed.tokenizer_input  # a text, or a tuple for pairs
-    if isinstance(before, str):
-        row["original_text"], row["perturbed_text"] = before, after
-    else:
-        row["original_text"], row["original_text_pair"] = before
-        row["perturbed_text"], row["perturbed_text_pair"] = after
-    return row
-
-
-def attack_rows(attack, dataset: TextDataset, positions: list[int], seed: int) -> Iterator[dict]:
-    """Attack each sample position in turn (each with its own seed) and yield its row."""
+def attack_rows(attack, task: AttackTask, dataset: TextDataset, positions: list[int], seed: int) -> Iterator[dict]:
+    """Attack each sample position in turn (each with its own seed) and yield its row, as ``task`` writes it."""
     import time
 
     from textattack.shared.utils import set_seed
 
-    task = task_for(dataset)
     for position in positions:
         set_seed(example_seed(seed, position))
         start = time.perf_counter()
@@ -170,14 +137,14 @@ def attack_rows(attack, dataset: TextDataset, positions: list[int], seed: int) -
         yield task.result_row(position, label, result, seconds)
 
 
-def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, done: dict[int, dict],
+def run(attack, task: AttackTask, dataset: TextDataset, folder: Path, seed: int, shard: Shard, done: dict[int, dict],
         on_row: Callable[[dict], None] = lambda row: None) -> list[dict]:
     """Attack the shard's positions that ``done`` lacks, appending to the shard's file; return the shard's rows."""
     positions = shard.positions(len(dataset))
     todo = [p for p in positions if p not in done]
     out = ResultsFile(folder / shard.filename)
     try:
-        for row in attack_rows(attack, dataset, todo, seed):
+        for row in attack_rows(attack, task, dataset, todo, seed):
             out.append(row)
             done[row["index"]] = row
             on_row(row)
@@ -186,7 +153,7 @@ def run(attack, dataset: TextDataset, folder: Path, seed: int, shard: Shard, don
     return [done[p] for p in positions]
 
 
-def summarise(rows: list[dict], task: AttackTask | None = None) -> dict:
+def summarise(rows: list[dict], task: AttackTask) -> dict:
     """TextAttack's summary (``AttackLogManager.log_summary``: AttackSuccessRate, WordsPerturbed, AttackQueries)
     from result rows, rounded as TextAttack rounds; a maximized result counts as successful, as there; plus the
     task's own keys (AdvSTS: the Spearman x 100 before and after the attack, :func:`advcl.attacks.advsts.spearman_summary`)."""
@@ -213,35 +180,8 @@ def summarise(rows: list[dict], task: AttackTask | None = None) -> dict:
         "avg_words_per_input": mean([r["words"] for r in rows]),
         "avg_queries": mean(queried),
     }
-    summary.update((task or CLASSIFICATION).summary_extra(rows))
+    summary.update(task.summary_extra(rows))
     return summary
-
-
-SUMMARY_LABELS = (
-    ("original_accuracy", "Original accuracy (%)"),
-    ("accuracy_under_attack", "Accuracy under attack (%)"),
-    ("attack_success_rate", "Attack success rate (%)"),
-    ("avg_perturbed_word_percent", "Average perturbed word %"),
-    ("avg_words_per_input", "Average num. words per input"),
-    ("avg_queries", "Avg num queries"),
-    ("successful_attacks", "Successful attacks"),
-    ("failed_attacks", "Failed attacks"),
-    ("skipped_attacks", "Skipped attacks"),
-    ("examples", "Examples"),
-)
-
-CLASSIFICATION = AttackTask("classification", example_input, int,
-                            lambda position, label, result, seconds: result_row(position, int(label), result, seconds),
-                            SUMMARY_LABELS)
-
-
-def task_for(dataset: TextDataset) -> AttackTask:
-    """The attack goal of a dataset, chosen once: AdvSTS for an STS split, a label flip otherwise."""
-    if dataset.task == "sts":
-        from advcl.attacks.advsts import SIMILARITY
-
-        return SIMILARITY
-    return CLASSIFICATION
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advcl.attacks.runner import Settings, Shard, open_folder, run
+from advcl.attacks.tasks import AttackTask
 from advcl.data.dataset import TextDataset
 from advcl.errors import BadInput, Interrupted
 
@@ -20,6 +21,7 @@ class Job:
     """A built attack on a seeded sample, and the folder its results go to."""
 
     component: object  # the attack component (see advcl.attacks.recipes)
+    task: AttackTask  # the attack goal (advcl.attacks.goals): a label flip, or AdvSTS on an STS sample
     attack: object  # the textattack.Attack
     dataset: TextDataset  # the sample, in source order
     settings: Settings
@@ -29,22 +31,10 @@ class Job:
     runtime: str  # what runs the victim: onnx (onnxruntime) or torch
 
     @property
-    def task(self):
-        """The attack goal (:func:`advcl.attacks.runner.task_for`): a label flip, or AdvSTS on an STS sample."""
-        from advcl.attacks.runner import task_for
-
-        return task_for(self.dataset)
-
-    @property
-    def advsts(self) -> bool:
-        """Whether this is an AdvSTS attack (an STS sample; :mod:`advcl.attacks.advsts`)."""
-        return self.dataset.task == "sts"
-
-    @property
     def description(self) -> str:
         from advcl.attacks.recipes import describe
 
-        return describe(self.component, advsts=self.advsts)
+        return describe(self.component, self.task.goal)
 
 
 def component_for(name: str, mlm: str):
@@ -110,41 +100,20 @@ class AttackRequest:
 
 def prepare(request: AttackRequest) -> Job:
     """Load the model and the sample, check resources, build the attack and open (or resume) its folder."""
-    from advcl.attacks import advsts as sts
+    from advcl.attacks.goals import goal_for
     from advcl.attacks.resources import activate, require, resources_dir
-    from advcl.attacks.victim import SentenceVictim, Victim, onnx_session
-    from advcl.data.catalogue import load_data
+    from advcl.attacks.victim import onnx_session
+    from advcl.data.catalogue import task_of_spec
     from advcl.runtime.devices import pick_device
     from advcl.runtime.progress import stderr
-    from advcl.runs import load_model
 
     component = component_for(request.attack, request.mlm)
     folder_of_resources = resources_dir()
     require(folder_of_resources, component.needs, request.attack)
-    options = dataclasses.asdict(component.config)
-    is_sts = sts.is_sts_spec(request.data)
-    if is_sts and not request.advsts:
-        raise BadInput(f"{request.data} is an STS split (pairs with similarity scores): AdvSTS runs in `advcl attack`, "
-                       "whose results.jsonl holds the perturbed pairs")
-    if request.sts_margin is not None and not is_sts:
-        raise BadInput(f"--sts-margin is for AdvSTS, on an STS split (like stsb:test); {request.data} is not one")
-    if is_sts:
-        scale = sts.score_scale(request.data)
-        margin = sts.check_margin(request.sts_margin, scale)
-        loaded = load_model(request.model, request.checkpoint)  # any encoder: its sentence embedding is the victim
-        sample = load_data(request.data).sample(request.num_examples, request.seed)
-        sts.check_sample(request.data, sample)
-        options.update(sts_margin=margin, sts_score_range=[scale.low, scale.high])
-    else:
-        loaded = load_model(request.model, request.checkpoint, require_head=True)
-        dataset = load_data(request.data, label_names=loaded.label_names)
-        if not dataset.has_class_labels:
-            raise BadInput(f"{request.data} has no class labels or similarity scores: an attack needs the true label "
-                           "(or gold score) of each example")
-        if len(dataset.label_names) > len(loaded.label_names):
-            raise BadInput(f"{request.data} has {len(dataset.label_names)} classes but the model predicts "
-                           f"{len(loaded.label_names)}")
-        sample = dataset.sample(request.num_examples, request.seed)
+    task = goal_for(task_of_spec(request.data))
+    target = task.load(request)
+    loaded, sample = target.loaded, target.sample
+    options = dataclasses.asdict(component.config) | target.options
     source = str(Path(loaded.source).resolve()) if Path(loaded.source).exists() else loaded.source
     settings = Settings(request.attack, options, source, request.data, len(sample), request.seed, request.query_budget,
                         request.max_length or loaded.max_length)
@@ -153,19 +122,14 @@ def prepare(request: AttackRequest) -> Job:
     activate(folder_of_resources)
     log = lambda message: stderr.print(message, highlight=False)  # noqa: E731
     session = onnx_session(loaded, folder_of_resources / "victims", log) if runtime == "onnx" else None
-    victim_type = SentenceVictim if is_sts else Victim
-    victim = victim_type(loaded.model, loaded.tokenizer, settings.max_length, request.model_batch_size, dev, session)
-    built = component.build(victim)
-    if is_sts:
-        from advcl.attacks.deviation import SimilarityDeviation, retarget
-
-        built = retarget(built, SimilarityDeviation(victim, scale, margin))
+    victim = task.victim(loaded.model, loaded.tokenizer, settings.max_length, request.model_batch_size, dev, session)
+    built = task.aim(component.build(victim), victim, options)
     built.goal_function.batch_size = ALL_QUERIES
     if request.query_budget:
         built.goal_function.query_budget = request.query_budget
     folder = request.output or request.default_output(settings)
     done = open_folder(folder, settings, request.overwrite)
-    return Job(component, built, sample, settings, folder, request.shard, done, runtime)
+    return Job(component, task, built, sample, settings, folder, request.shard, done, runtime)
 
 
 def execute(job: Job) -> list[dict]:
@@ -179,7 +143,7 @@ def execute(job: Job) -> list[dict]:
         task = progress.add_task("attack", total=len(positions), completed=finished)
         try:
             with raising_keyboard_interrupt():
-                return run(job.attack, job.dataset, job.folder, job.settings.seed, job.shard, job.done,
+                return run(job.attack, job.task, job.dataset, job.folder, job.settings.seed, job.shard, job.done,
                            on_row=lambda row: progress.advance(task))
         except KeyboardInterrupt:
             count = sum(p in job.done for p in positions)
