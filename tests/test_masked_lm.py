@@ -11,7 +11,8 @@ from torch.nn import functional as F
 from transformers import BertForMaskedLM
 
 from advcl.errors import BadInput
-from advcl.modeling.mlm import load_masked_lm, mask_tokens, maskable_positions, replace_tokens
+from advcl.modeling.mlm import mask_tokens, maskable_positions, replace_tokens
+from advcl.runs.masked_lm import load_masked_lm
 from objective_helpers import make_objective
 from sentence_helpers import mlm_run_folder, random_sentences
 from tiny_models import tiny_bert_config, tiny_classifier, tiny_tokenizer

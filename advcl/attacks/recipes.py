@@ -159,7 +159,7 @@ class IGA(TextAttackRecipe):
 class MaskedLMRecipe(SentenceEncoderRecipe):
     """A recipe that proposes words with a masked language model: no hub model is reachable offline, so the user
     names one (``--mlm``): an ``mlm`` run folder (``recipes/mlm_head_sentences.toml`` trains one; its last
-    checkpoint, through :func:`advcl.modeling.mlm.load_masked_lm`) or a Hugging Face masked-LM folder."""
+    checkpoint, through :func:`advcl.runs.masked_lm.load_masked_lm`) or a Hugging Face masked-LM folder."""
 
     @dataclass
     class Config:
@@ -171,8 +171,8 @@ class MaskedLMRecipe(SentenceEncoderRecipe):
     def replacements(self):
         from advcl.attacks import standins
         from advcl.modeling.loading import resolve_model_path
-        from advcl.modeling.mlm import load_masked_lm
         from advcl.runs import RunFolder
+        from advcl.runs.masked_lm import load_masked_lm
 
         if not self.config.mlm:
             raise BadInput(f"{self.name} needs a masked language model and none ships offline: pass --mlm PATH, "

@@ -8,20 +8,18 @@
   2024, §3.2): ``x' = Mask(x)`` (every selected position becomes [MASK]), ``x'' = G(x')`` by sampling the
   masked LM at the masked positions, and the replaced-token labels ``x''_j ≠ x_j``: a sample that equals the
   original token is *not* a replacement.
-- :func:`load_masked_lm`: ``(masked LM, tokenizer)`` from a run folder trained with objective ``mlm`` (the
-  encoder from its checkpoint's ``model.safetensors``, the head from ``objective.safetensors``) or from a
-  Hugging Face masked-LM folder. No pretrained masked LM exists offline (docs/methods.md,
-  "Unsupervised / Masked-LM head"): the ``mlm`` objective is how one gets made, for RobustSentEmbed's
-  generator and for BAE / BERT-Attack.
+- :func:`load_hf_masked_lm`: ``(masked LM, tokenizer)`` from a Hugging Face masked-LM folder, and
+  :func:`masked_lm_from_weights`: a BERT masked LM from an encoder's weights and the ``mlm`` objective's head. No
+  pretrained masked LM exists offline (docs/methods.md, "Unsupervised / Masked-LM head"): the ``mlm`` objective
+  is how one gets made, for RobustSentEmbed's generator and for BAE / BERT-Attack;
+  :func:`advcl.runs.masked_lm.load_masked_lm` reads one from its run folder (or a Hugging Face folder).
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from advcl.errors import BadInput
@@ -89,30 +87,19 @@ def replace_tokens(
     return edited, edited != input_ids
 
 
-def load_masked_lm(path: str | Path):
-    """``(masked LM in eval mode, tokenizer)`` from an ``mlm`` run folder or a Hugging Face masked-LM folder.
+def load_hf_masked_lm(path: str | Path):
+    """``(masked LM in eval mode, tokenizer)`` from a Hugging Face masked-LM folder; anything else is a one-line
+    :class:`BadInput`."""
+    from transformers import AutoModelForMaskedLM
 
-    A run folder gives its *last* checkpoint: its selection metric (if any) says nothing about its fills.
-    Anything else is a one-line :class:`BadInput`.
-    """
-    from advcl.runs import RunFolder
+    from advcl.modeling.loading import _reason, load_tokenizer
 
-    if RunFolder.is_run(path):
-        return _from_mlm_run(RunFolder(path))
     folder = Path(path)
     if not (folder / "config.json").is_file():
         what = "has no config.json" if folder.is_dir() else "does not exist"
         raise BadInput(
             f"masked LM {path} {what}: give an mlm run folder ({TRAIN_ONE}) or a Hugging Face masked-LM folder"
         )
-    return _from_hf_folder(folder)
-
-
-def _from_hf_folder(folder: Path):
-    from transformers import AutoModelForMaskedLM
-
-    from advcl.modeling.loading import _reason, load_tokenizer
-
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(folder, output_loading_info=True)
     except Exception as exc:
@@ -125,31 +112,21 @@ def _from_hf_folder(folder: Path):
     return model.eval(), load_tokenizer(str(folder))
 
 
-def _from_mlm_run(run):
+def masked_lm_from_weights(config_dir: Path, encoder: dict, head: dict, layer_norm_eps: float, run: str,
+                           checkpoint: str):
+    """A BERT masked LM in eval mode: the architecture of ``config_dir``, the encoder weights ``encoder`` (an
+    :class:`~advcl.modeling.encoder.EncoderClassifier`'s state, the pooler left out) and the ``mlm`` objective's
+    head ``head`` (a TokenReconstruction, renamed by :data:`BERT_HEAD_KEYS`; its decoder is tied to the word
+    embeddings). ``run`` and ``checkpoint`` name where the weights come from in a one-line :class:`BadInput`."""
     from transformers import AutoConfig, AutoModelForMaskedLM
 
-    from advcl.modeling.loading import load_tokenizer
-
-    objective = tomllib.loads(run.config.read_text(encoding="utf-8")).get("objective", {})
-    if objective.get("name") != "mlm":
-        name = objective.get("name")
-        raise BadInput(f"run {run.path} was trained with objective '{name}', not 'mlm': it has no masked-LM head")
-    tokenizer = load_tokenizer(str(run.model_dir))
-    if tokenizer.mask_token_id != objective["mask_token_id"]:
-        raise BadInput(
-            f"run {run.path} masked with token id {objective['mask_token_id']} but its tokenizer's mask token is "
-            f"{tokenizer.mask_token_id}: retrain it with objective.mask_token_id = {tokenizer.mask_token_id}"
-        )
-    model = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(run.model_dir))
+    model = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(config_dir))
     if not hasattr(model, "cls"):
         raise BadInput(
-            f"run {run.path}: masked-LM heads trained by advcl load into BERT-architecture models only, "
+            f"run {run}: masked-LM heads trained by advcl load into BERT-architecture models only, "
             f"not {model.config.model_type}"
         )
-    checkpoint = run.checkpoint("last")
     prefix = model.base_model_prefix + "."
-    encoder = load_file(checkpoint / "model.safetensors")
-    head = load_file(checkpoint / "objective.safetensors")
     state = {k: v for k, v in encoder.items() if k.startswith(prefix) and ".pooler." not in k}
     state |= {BERT_HEAD_KEYS[k]: v for k, v in head.items() if k in BERT_HEAD_KEYS}
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -160,5 +137,5 @@ def _from_mlm_run(run):
         )
     transform = model.cls.predictions.transform  # TokenReconstruction's exact GELU and LayerNorm ε
     transform.transform_act_fn = nn.GELU()
-    transform.LayerNorm.eps = objective["head"]["layer_norm_eps"]
-    return model.eval(), tokenizer
+    transform.LayerNorm.eps = layer_norm_eps
+    return model.eval()

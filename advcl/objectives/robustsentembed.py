@@ -36,11 +36,12 @@ from advcl.config.ranges import fraction, not_negative
 from advcl.config.validate import RecipeError, component
 from advcl.errors import BadInput
 from advcl.hookspecs import hookimpl
-from advcl.modeling.mlm import TRAIN_ONE, load_masked_lm, replace_tokens
+from advcl.modeling.mlm import TRAIN_ONE, replace_tokens
 from advcl.objectives.base import StepOutput, create
 from advcl.objectives.simcse import SimCSE
 from advcl.perturbers.matrix import matrix_gradient
 from advcl.perturbers.robustsentembed import RobustPerturbationConfig, robust_perturbation
+from advcl.runs.masked_lm import load_masked_lm
 
 
 @dataclass
