@@ -1,6 +1,7 @@
 """The import graph of advcl/, drawn from the source (every ``import``, function-level ones included), follows the
 layering the README's Layout section prints: no module imports one of a higher layer, and no modules import each
-other in a circle. The example plugins in plugins/ import advcl only through the public ``advcl.api``."""
+other in a circle. The example plugins in plugins/ import advcl only through the public ``advcl.api``. A dataset's task
+is an object (advcl/data/tasks.py): no module compares ``something.task`` to a string."""
 
 from __future__ import annotations
 
@@ -108,6 +109,28 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
             for a, targets in sorted(graph.items()) for b in sorted(targets) if layer_of(b) > layer_of(a)]
 
 
+def task_string_comparisons(source: str, where: str) -> list[str]:
+    """Every comparison of an attribute named ``task`` (or its ``name``) with a string literal (or a tuple, list or
+    set of them), as ``where:line``."""
+    def is_task(node):
+        if isinstance(node, ast.Attribute) and node.attr == "name":
+            node = node.value
+        return isinstance(node, ast.Attribute) and node.attr == "task"
+
+    def is_text(node):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return bool(node.elts) and all(is_text(e) for e in node.elts)
+        return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_task(a) and is_text(b) or is_text(a) and is_task(b) for a, b in zip(sides, sides[1:])):
+                found.append(f"{where}:{node.lineno}")
+    return found
+
+
 @pytest.fixture(scope="module")
 def graph():
     return import_graph(ROOT / "advcl")
@@ -143,6 +166,18 @@ def test_no_modules_import_each_other_in_a_circle(graph):
 def test_the_runtime_imports_nothing_above_errors(graph):
     for module in (m for m in graph if m.startswith("advcl.runtime")):
         assert graph[module] <= {"advcl.errors", "advcl.runtime"} | {m for m in graph if m.startswith("advcl.runtime")}
+
+
+def test_the_task_check_sees_each_form_of_comparison():
+    source = ('a = dataset.task == "sts"\nb = "sts" != self.dataset.task\nc = d.task in ("x", "y")\n'
+              'd = d.task is SIMILARITY\ne = d.task.name == "sts"\nf = job.name == "sts"\ng = 1 < d.task < "z"\n')
+    assert task_string_comparisons(source, "m") == ["m:1", "m:2", "m:3", "m:5", "m:7"]
+
+
+def test_no_module_compares_a_task_to_a_string():
+    found = [hit for path in sorted((ROOT / "advcl").rglob("*.py"))
+             for hit in task_string_comparisons(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert not found, "compare the task object (advcl.data.tasks), not its name: " + ", ".join(found)
 
 
 @pytest.mark.parametrize("plugin", sorted(p.name for p in (ROOT / "plugins").iterdir() if p.is_dir()))
