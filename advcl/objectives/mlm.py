@@ -6,7 +6,7 @@ one for the encoder of the recipe, on an unlabelled corpus. 15 % of each sentenc
 (:func:`advcl.modeling.mlm.mask_tokens`); the loss is the cross-entropy of the original tokens at the selected
 positions only. The head is BERT's masked-LM head
 (dense, GELU, LayerNorm, decoder tied to W: :class:`advcl.losses.token_reconstruction.TokenReconstruction`);
-the encoder trains with it. :func:`advcl.modeling.mlm.load_masked_lm` turns the run folder into a
+the encoder trains with it. :func:`advcl.runs.masked_lm.load_masked_lm` turns the run folder into a
 ``BertForMaskedLM``: RobustSentEmbed's generator, and the masked LM of BAE / BERT-Attack.
 
 The objective sees no tokenizer: ``mask_token_id`` defaults to [MASK] of BERT's uncased vocabulary (MiniLM,
