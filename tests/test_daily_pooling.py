@@ -61,3 +61,17 @@ def test_dry_run_shows_the_resolved_pooling(tiny_model_dir, tmp_path):
     done = run_cli("train", "--recipe", str(recipe), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert tomllib.loads(done.stdout)["model"]["pooling"] == "mean"
+
+
+def test_a_model_folder_truncates_at_its_declared_length(tiny_model_dir, tmp_path):
+    """A sentence-transformers folder encodes at its sentence_bert_config.json ``max_seq_length`` (256 for
+    all-MiniLM-L6-v2), as ``SentenceTransformer.encode`` does; without one, at the tokenizer's limit."""
+    from advcl.runs import load_model
+
+    plain = load_model(str(tiny_model_dir))
+    folder = with_pooling_config(tiny_model_dir, tmp_path, pooling_mode_mean_tokens=True)
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 7, "do_lower_case": False}))
+    declared = load_model(str(folder))
+    assert declared.max_length == 7 and declared.pooling == "mean"
+    assert plain.max_length != 7 and plain.max_length <= 512
+    assert load_model("all-MiniLM-L6-v2").max_length == 256

@@ -79,6 +79,16 @@ def packaged_pooling(path: str) -> str | None:
     return None
 
 
+def packaged_max_length(path: str) -> int | None:
+    """The input length a sentence-transformers folder encodes at (``max_seq_length`` of sentence_bert_config.json,
+    256 for all-MiniLM-L6-v2), if it declares one: what ``SentenceTransformer(path).encode`` truncates to."""
+    config = Path(path) / "sentence_bert_config.json"
+    if not config.is_file():
+        return None
+    length = json.loads(config.read_text()).get("max_seq_length")
+    return length if isinstance(length, int) and length > 0 else None
+
+
 def default_pooling(name: str) -> str:
     """``model.pooling = "auto"``: the pooling the model folder declares for sentence-transformers (a mean-pooled
     encoder such as all-MiniLM-L6-v2 says mean), else cls (BERT's [CLS], as SimCSE's supervised setting uses)."""

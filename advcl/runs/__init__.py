@@ -231,11 +231,14 @@ class LoadedModel:
 
 
 def load_model(path: str, which: str = "best", pooling: str | None = None, require_head: bool = False) -> LoadedModel:
-    """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name."""
+    """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name. A model folder pools
+    and truncates as its sentence-transformers config declares (1_Pooling/config.json, sentence_bert_config.json),
+    else [CLS] and the tokenizer's limit (at most 512 tokens)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from advcl.config.recipe import load_recipe
-    from advcl.modeling.loading import load_classifier, load_tokenizer, packaged_pooling, resolve_model_path
+    from advcl.modeling.loading import (load_classifier, load_tokenizer, packaged_max_length, packaged_pooling,
+                                        resolve_model_path)
 
     if RunFolder.is_run(path):
         run = RunFolder(path)
@@ -267,7 +270,7 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
     config = hf.config
     labels = [config.id2label[i] for i in range(config.num_labels)]
     pooling = pooling or packaged_pooling(resolved) or "cls"
-    max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    max_length = packaged_max_length(resolved) or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     return LoadedModel(EncoderClassifier(hf, pooling), tokenizer, labels, pooling, max_length, resolved)
 
 
