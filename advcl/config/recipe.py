@@ -88,6 +88,7 @@ def check_recipe(recipe: Recipe) -> None:
         "train.eval_every": recipe.train.eval_every,
         "train.save_every": recipe.train.save_every,
         "data.max_train_examples": recipe.data.max_train_examples,
+        "data.examples_per_class": recipe.data.examples_per_class,
         "data.max_eval_examples": recipe.data.max_eval_examples,
         "train.lr": recipe.train.lr,
         "train.weight_decay": recipe.train.weight_decay,
@@ -105,6 +106,9 @@ def check_recipe(recipe: Recipe) -> None:
     if not recipe.model.name.strip():
         raise RecipeError("'model.name' must name a model folder or hub id, got an empty string")
     check_run_name(recipe.run.name)
+    if recipe.data.examples_per_class and recipe.data.max_train_examples:
+        raise RecipeError("'data.examples_per_class' and 'data.max_train_examples' both draw the training subset: "
+                          "set one of them to 0")
     check_statuses(recipe.data.adv_statuses)
     check_label_names(recipe.data.labels)
 

@@ -52,6 +52,9 @@ class DataConfig:
     adv_status_column: str = "status"  # user files; "" = no statuses, every row trains
     labels: list[str] = field(default_factory=list)  # label names of a user file; [] = inferred
     max_train_examples: int = 0  # 0 = all; otherwise a seeded random subset
+    # N rows of each class, drawn with run.seed (advcl/data/class_sampling.py); a class with fewer keeps all, and
+    # report.json names it. 0 = off; not together with max_train_examples; classification data only
+    examples_per_class: int = 0
     max_eval_examples: int = 0
     # training batches of similar length (less padding): "on", "off", or "auto" = on except for objectives that
     # take contrastive negatives from the batch (advcl/data/batching.py, group_by_length)

@@ -12,6 +12,7 @@ from advcl.config.schema import Recipe
 from advcl.data.adversarial_rows import describe, keep_statuses
 from advcl.data.batching import encode
 from advcl.data.catalogue import load_data
+from advcl.data.class_sampling import describe as describe_class_sampling, sample_per_class
 from advcl.data.dataset import Columns
 from advcl.runs.checkpoints import CorruptCheckpoint, list_checkpoints, remove_orphans, set_aside
 from advcl.config.validate import RecipeError
@@ -73,6 +74,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if objective_cls.needs_adversarial_text:  # D_adv: the rows whose attack status is in data.adv_statuses
         train, adversarial_rows = keep_statuses(train, d.adv_statuses)
     train = train.sample(d.max_train_examples, recipe.run.seed)
+    train, class_sampling = sample_per_class(train, d.examples_per_class, recipe.run.seed)
     if len(train) < topology.world_size:
         raise BadInput(f"{topology.world_size} processes but only {len(train)} training examples")
     needs_labels = objective_cls.needs_labels
@@ -92,6 +94,9 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if adversarial_rows is not None and topology.is_main:
         run.record({"adversarial_rows": adversarial_rows})
         stderr.print(describe(adversarial_rows))
+    if class_sampling is not None and topology.is_main:
+        run.record({"class_sampling": class_sampling})
+        stderr.print(describe_class_sampling(class_sampling), highlight=False, soft_wrap=True)
     model = EncoderClassifier(hf, recipe.model.pooling, classifier_pooling(recipe)).to(device)
     objective = create(
         recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)
