@@ -60,6 +60,13 @@ def test_the_draw_depends_on_the_seed_only():
     assert len(draws) > 1
 
 
+def test_a_smaller_draw_is_part_of_a_larger_one_at_the_same_seed():
+    """5 per class is half of the 10-per-class rows of its seed, not other rows (the permutation walked less far)."""
+    data = made_up()
+    for seed in (0, 9):
+        assert set(sample_per_class(data, 2, seed)[0].texts) < set(sample_per_class(data, 4, seed)[0].texts)
+
+
 def test_one_class_draws_the_rows_max_train_examples_draws():
     """With a single class the stratified draw and data.max_train_examples' draw are the same seeded subset."""
     data = TextDataset("one", CLASSIFICATION, [f"t{i}" for i in range(20)], labels=[0] * 20, label_names=["only"])

@@ -3,9 +3,10 @@ of low-resource intent classification).
 
 The draw is the one ``data.max_train_examples`` makes (:meth:`TextDataset.sample`), kept per class: one random
 permutation of the rows from a generator seeded with ``run.seed``; walking it, a row is taken while its class has
-fewer than N, and the rows taken come back in source order. A class with fewer than N rows keeps all of them; the
-summary names each such class, the run's report.json keeps it and the log prints it. A fresh run and its resume
-draw the same rows: the draw depends on the data and the seed only.
+fewer than N, and the rows taken come back in source order. A smaller N at the same seed walks the same
+permutation less far, so its rows are part of the larger draw's (5 per class is half of the 10 per class). A class
+with fewer than N rows keeps all of them; the summary names each such class, the run's report.json keeps it and the
+log prints it. A fresh run and its resume draw the same rows: the draw depends on the data and the seed only.
 """
 
 from __future__ import annotations
