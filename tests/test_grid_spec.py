@@ -71,7 +71,7 @@ def test_expansion_and_names_match_a_hand_written_list(recipes):
     assert first.setting == "base-" + axes[0] and first.model == f"{recipes}/out/{first.name}"
     globbed = grid.job(f"a_tiny-{axes[1]}-s5")
     assert globbed.recipe == f"{recipes}/globbed/a_tiny.toml"
-    assert globbed.needs == [f"base-{a}-s{s}" for a in axes for s in (0, 3)]  # every run of the method it needs
+    assert globbed.needs == [f"base-{a}-s{s}" for a in axes for s in (0, 3)]  # base has no seed 5: all its runs
     model = grid.job("untouched")
     assert (model.kind, model.model, model.seed) == ("model", f"{recipes}/model", None)
     steps = pending_steps(grid, model)
@@ -211,18 +211,23 @@ def test_the_docs_results_grids_validate_and_expand(monkeypatch):
     """docs/results/*.toml (the experiments of docs/results.md) against the recipes as they are now."""
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)  # their paths are relative to the project root
-    methods = ["vanilla", "fgsm", "freelb", "scal", "cat", "carl", "rar"]
     grids = {p.stem: load_grid(p) for p in sorted((root / "docs" / "results").glob("*.toml"))}
-    assert [j.name for j in grids["sst2_supervised"].jobs] == [f"{m}-s{s}" for m in methods for s in (0, 1, 2)]
+    seeds = (0, 1, 2)
+    assert [j.name for j in grids["sst2_supervised"].jobs] == [f"{m}-s{s}" for m in ("scal", "cat", "vanilla", "cat_half")
+                                                               for s in seeds]
     assert [e.label for e in grids["sst2_supervised"].spec.evaluate] == ["clean", "pgd"]
+    assert 'data.max_train_examples=3000' in grids["sst2_supervised"].job("cat_half-s1").overrides
     sentences = grids["sentence_embeddings"]
-    assert [j.name for j in sentences.jobs] == ["mlm_head-s0", "simcse-s0", "uscal-s0", "rse-s0", "all-MiniLM-L6-v2"]
-    assert sentences.job("rse-s0").needs == ["mlm_head-s0"] and sentences.job("mlm_head-s0").evaluations == []
+    assert [j.name for j in sentences.jobs] == [f"{m}-s{s}" for m in ("mlm_head", "rse", "uscal", "simcse")
+                                                for s in seeds] + ["all-MiniLM-L6-v2"]
+    assert sentences.job("rse-s2").needs == ["mlm_head-s2"] and sentences.job("mlm_head-s0").evaluations == []
     text = grids["adversarial_text"]
-    assert [j.name for j in text.jobs] == ["sst2_pwws", "taichi-s0", "vanilla-s0", "ada-s0"]
+    assert [j.name for j in text.jobs] == ["sst2_pwws"] + [f"{m}-s{s}" for m in ("taichi", "ada", "vanilla")
+                                                         for s in seeds]
     assert 'data.train="runs/results/text/sst2_pwws:train"' in text.job("ada-s0").overrides
-    assert [e.label for e in text.spec.evaluate] == ["clean"] + [f"{a}:sst2:validation" for a in
-                                                              ("deepwordbug", "pwws", "textfooler", "textbugger")]
+    assert [e.label for e in text.spec.evaluate] == ["clean", "pwws:sst2:test", "textfooler:sst2:test"]
+    for name, jobs in (("trec_supervised", 9), ("agnews_robust", 12), ("intents_lowresource_banking77", 12)):
+        assert grids[name].spec.baseline == "vanilla" and len(grids[name].jobs) == jobs
 
 
 def test_workers_share_the_cores_and_never_oversubscribe_them():
