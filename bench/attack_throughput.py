@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from advcl.attacks import recipes  # noqa: E402
+from advcl.attacks.goals import LABEL_FLIP  # noqa: E402
 from advcl.attacks.resources import activate, require, resources_dir, sentence_encoder_path  # noqa: E402
 from advcl.attacks.runner import attack_rows  # noqa: E402
 from advcl.attacks.session import ALL_QUERIES, runtime_for  # noqa: E402
@@ -121,7 +122,7 @@ class Side:
             model = stack.enter_context(timing(self.victim_class, "__call__"))
             encoder = stack.enter_context(timing(self.encoder, "encode")) if self.encoder else Stopwatch()
             start = time.perf_counter()
-            self.rows += attack_rows(self.attack, dataset, [position], seed)
+            self.rows += attack_rows(self.attack, LABEL_FLIP, dataset, [position], seed)
             self.seconds += time.perf_counter() - start
         self.model_seconds += model.seconds
         self.encoder_seconds += encoder.seconds
@@ -172,7 +173,7 @@ def main() -> None:
             ours, victim = advcl_side(cls, load_model(args.model), args.max_length, args.model_batch_size, runtime)
             sides[key] = Side(ours, type(victim))
         for side in sides.values():  # warm-up: lazy loads (WordNet, tagger, encoders) happen here
-            list(attack_rows(side.attack, dataset, [warmup], args.seed))
+            list(attack_rows(side.attack, LABEL_FLIP, dataset, [warmup], args.seed))
         for position in positions:  # alternate, so that the machine's load weighs on both sides alike
             for side in sides.values():
                 side.attack_one(dataset, position, args.seed)

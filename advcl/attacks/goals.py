@@ -24,8 +24,8 @@ def _deviation_goal(attack, victim, options):
     return retarget(attack, SimilarityDeviation(victim, advsts.ScoreScale(low, high), options["sts_margin"]))
 
 
-LABEL_FLIP = AttackTask("classification", classification.load, Victim, classification.example_input, int, classification.result_row,
-                        classification.SUMMARY_LABELS)
+LABEL_FLIP = AttackTask("classification", classification.load, Victim, classification.example_input, int,
+                        classification.result_row, classification.SUMMARY_LABELS)
 ADVSTS = AttackTask("similarity", advsts.load, SentenceVictim, advsts.example_input, advsts.ground_truth,
                     advsts.result_row, advsts.SUMMARY_LABELS, aim=_deviation_goal, goal="AdvSTS",
                     summary_extra=advsts.spearman_summary, report_extra={"sts_mapping": advsts.MAPPING},
