@@ -75,6 +75,10 @@ def textattack_side(recipe_cls, loaded, max_length: int):
     from textattack.constraints.semantics.sentence_encoders import SBERT
     from textattack.models.wrappers import HuggingFaceModelWrapper
 
+    if loaded.model.sentence_classifier is not None:
+        raise SystemExit(f"{loaded.source}: its classifier reads the pooled sentence vector "
+                         "(model.classifier_input = \"sentence\"), which TextAttack's HuggingFaceModelWrapper "
+                         "cannot call; give a run with the architecture's own head")
     loaded.tokenizer.model_max_length = max_length
     wrapper = HuggingFaceModelWrapper(loaded.model.hf, loaded.tokenizer)
 
