@@ -50,6 +50,18 @@ def test_help_imports_no_heavy_library(args):
     assert "Usage" in out or args == []  # no arguments prints the help too (on stdout or stderr)
 
 
+def test_a_recipe_key_typo_is_refused_before_torch_loads(tmp_path):
+    """A misspelt key is a one-line error from the recipe check alone: the engine (torch) is imported only for a
+    recipe that will train."""
+    recipe = tmp_path / "typo.toml"
+    recipe.write_text('[model]\nname = "all-MiniLM-L6-v2"\n[data]\ntrain = "sst2:train"\n[train]\nlrr = 1\n')
+    heavy, _ = imported_heavy("train", "--recipe", str(recipe))
+    assert heavy == []
+    done = subprocess.run([sys.executable, "-m", "advcl", "train", "--recipe", str(recipe)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: unknown recipe key 'train.lrr' (did you mean 'train.lr'?)"
+
+
 @pytest.mark.parametrize(
     ("words", "expected"),
     [

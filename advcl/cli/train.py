@@ -28,12 +28,13 @@ def train(
     """Train an encoder with the objective a recipe names; writes a run folder."""
     from advcl.config.recipe import check_readout, load_recipe, recipe_to_toml
     from advcl.data.adversarial_rows import describe as adversarial_rows_line
-    from advcl.engine.session import resume_training, run_folder_for, start_training
     from advcl.errors import BadInput
 
     if resume is not None:
         if recipe is not None or set_:
             raise BadInput("--resume takes the recipe stored in the run folder; drop --recipe/--set")
+        from advcl.engine.session import resume_training
+
         report = resume_training(resume)
         run_dir = str(resume)
     else:
@@ -44,6 +45,8 @@ def train(
             check_readout(resolved)
             print(recipe_to_toml(resolved), end="")
             return
+        from advcl.engine.session import run_folder_for, start_training  # torch: after the recipe is checked
+
         run_dir = str(run_folder_for(resolved).path)
         report = start_training(resolved, overwrite)
     report["run_dir"] = run_dir
