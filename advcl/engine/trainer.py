@@ -319,6 +319,10 @@ class Trainer:
             raise RunFailed(f"{message}: run stopped; {self._kept()}") from None
         finally:
             signal.signal(signal.SIGINT, previous)
+            # Free the DDP wrapper now, while the process group lives: an error's traceback keeps this trainer
+            # alive past distributed.shutdown(), and a Reducer that then drops the group's last reference waits
+            # for gloo's threads while holding the GIL, which one of them needs (a teardown deadlock under load).
+            self.runner = self.step_module
         self._report("completed")
         return self.run.read_report()
 
