@@ -99,6 +99,40 @@ def test_seed_and_output_dir_fill_string_overrides(recipes):
     assert grid.job("gen-s4").evaluations == [] and grid.job("user-s4").needs == ["gen-s4"]
 
 
+def test_a_run_waits_for_the_runs_of_a_needed_method_its_settings_name(recipes):
+    path = grid_file(recipes, f"""
+        output_dir = "out"
+        seeds = [1, 10]
+        [axes]
+        "train.lr" = [0.1, 0.2]
+        [[method]]
+        name = "gen"
+        recipe = "{recipes}/tiny.toml"
+        evaluate = false
+        [[method]]
+        name = "own"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["gen"]
+        set = {{ "model.name" = "{{output_dir}}/gen-lr_0.2-s{{seed}}" }}
+        [[method]]
+        name = "fixed"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["gen"]
+        set = {{ "model.name" = "{{output_dir}}/gen-lr_0.1-s1" }}
+        [[method]]
+        name = "any"
+        recipe = "{recipes}/tiny.toml"
+        needs = ["gen"]
+        """)
+    grid = load_grid(path, check_recipes=False)
+    gens = [f"gen-lr_{lr}-s{s}" for lr in (0.1, 0.2) for s in (1, 10)]
+    assert [j.name for j in grid.jobs if j.method == "gen"] == gens
+    assert grid.job("own-lr_0.1-s10").needs == ["gen-lr_0.2-s10"]  # the one it names: s10, not s1 as a prefix
+    assert grid.job("own-lr_0.2-s1").needs == ["gen-lr_0.2-s1"]
+    assert grid.job("fixed-lr_0.2-s10").needs == ["gen-lr_0.1-s1"]  # a fixed generator for every seed
+    assert grid.job("any-lr_0.1-s1").needs == gens  # names none of them: all
+
+
 BAD = [
     ("seed = [0]\n[[method]]\nrecipe = '{r}/tiny.toml'", "unknown grid key 'seed' (did you mean 'seeds'?)"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\nrecipes = 1",

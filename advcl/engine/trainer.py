@@ -209,8 +209,9 @@ class Trainer:
         for i, indices in enumerate(group):
             batch = to_device(self.train_data.collate(indices), self.device)
             last = i == len(group) - 1
-            sync = contextlib.nullcontext() if last or not self.topology.distributed else self.runner.no_sync()
-            with sync:
+            accumulate = not last and self.topology.distributed
+            # no local names the no_sync context: an error's traceback would keep the DDP wrapper alive (see fit)
+            with self.runner.no_sync() if accumulate else contextlib.nullcontext():
                 with autocast(self.device, self.recipe.run.precision):
                     out = self.runner(batch, ctx)
                 value = out.loss.item()

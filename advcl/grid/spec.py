@@ -257,7 +257,6 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
     jobs = [Job(p.name, "perturb", p.name, p.name, model=p.model, perturb=p) for p in spec.perturb]
     methods = _methods(spec)
     names_of = {name: [] for name, _ in methods}
-    key_of: dict[str, tuple] = {}  # run name -> (seed, axis values): a run needs its own seed's runs of a method
     for name, method in methods:
         for combination in itertools.product(*axes.values()):
             axis_values = dict(zip(axes, combination))
@@ -271,7 +270,6 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
                 jobs.append(Job(run, "run", setting, name, seed, method.recipe, overrides, str(Path(output_dir) / run),
                                 list(method.needs), spec.evaluate if method.evaluate else []))
                 names_of[name].append(run)
-                key_of[run] = (seed, combination)
     jobs += [Job(m.name, "model", m.name, m.name, model=m.path or m.name, evaluations=spec.evaluate)
              for m in spec.model]
     known = {j.name for j in jobs} | set(names_of)
@@ -279,7 +277,7 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
         unknown = [n for n in job.needs if n not in known]
         if unknown:
             raise GridError(f"{path}: '{job.setting}' needs {unknown[0]!r}, which is no method, model or perturb")
-        job.needs = [run for n in job.needs for run in needed_runs(names_of.get(n, [n]), key_of, job.name)]
+        job.needs = [run for n in job.needs for run in needed_runs(names_of.get(n, [n]), job)]
     seen: set[str] = set()
     for job in jobs:
         if job.name in seen:
@@ -289,11 +287,12 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
     return jobs
 
 
-def needed_runs(runs: list[str], key_of: dict[str, tuple], job: str) -> list[str]:
-    """The runs of a needed method that ``job`` waits for: those of its own seed and axis values when the method
-    has them (RobustSentEmbed's seed-1 run waits for the seed-1 generator only), else all of them."""
-    own = [run for run in runs if job in key_of and key_of.get(run) == key_of[job]]
-    return own or runs
+def needed_runs(runs: list[str], job: Job) -> list[str]:
+    """The runs of a needed method that ``job`` waits for: those its settings name (RobustSentEmbed's
+    ``objective.generator = "{output_dir}/mlm_head-s{seed}"`` names its own seed's generator, a fixed ``-s0`` names
+    that one), else all of them."""
+    named = [run for run in runs if any(re.search(rf"(?<![\w.-]){re.escape(run)}(?![\w.-])", o) for o in job.overrides)]
+    return named or runs
 
 
 def _check_recipes(jobs: list[Job], path: Path) -> None:
