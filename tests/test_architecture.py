@@ -110,12 +110,17 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
 
 
 def task_string_comparisons(source: str, where: str) -> list[str]:
-    """Every comparison of an attribute named ``task`` (or its ``name``) with a string literal (or a tuple, list or
-    set of them), as ``where:line``."""
+    """Every comparison of a task with a string literal (or a tuple, list or set of them), as ``where:line``: a task
+    is a name or attribute called ``task`` (or its ``name``), or ``X.get("task")`` / ``X["task"]``."""
     def is_task(node):
         if isinstance(node, ast.Attribute) and node.attr == "name":
             node = node.value
-        return isinstance(node, ast.Attribute) and node.attr == "task"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            node = node.args[0] if node.args else None
+        elif isinstance(node, ast.Subscript):
+            node = node.slice
+        return (isinstance(node, ast.Attribute) and node.attr == "task" or isinstance(node, ast.Name)
+                and node.id == "task" or isinstance(node, ast.Constant) and node.value == "task")
 
     def is_text(node):
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
@@ -170,8 +175,10 @@ def test_the_runtime_imports_nothing_above_errors(graph):
 
 def test_the_task_check_sees_each_form_of_comparison():
     source = ('a = dataset.task == "sts"\nb = "sts" != self.dataset.task\nc = d.task in ("x", "y")\n'
-              'd = d.task is SIMILARITY\ne = d.task.name == "sts"\nf = job.name == "sts"\ng = 1 < d.task < "z"\n')
-    assert task_string_comparisons(source, "m") == ["m:1", "m:2", "m:3", "m:5", "m:7"]
+              'd = d.task is SIMILARITY\ne = d.task.name == "sts"\nf = job.name == "sts"\ng = 1 < d.task < "z"\n'
+              'h = task == "sts"\ni = meta.get("task") == "sts"\nj = task not in ("a", "b")\nk = meta["task"] != "x"\n'
+              'l = meta.get("name") == "sts"\nm = meta["name"] == "x"\nn = tasks == "sts"\n')
+    assert task_string_comparisons(source, "m") == ["m:1", "m:2", "m:3", "m:5", "m:7", "m:8", "m:9", "m:10", "m:11"]
 
 
 def test_no_module_compares_a_task_to_a_string():
