@@ -73,5 +73,7 @@ def test_a_model_folder_truncates_at_its_declared_length(tiny_model_dir, tmp_pat
     (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 7, "do_lower_case": False}))
     declared = load_model(str(folder))
     assert declared.max_length == 7 and declared.pooling == "mean"
-    assert plain.max_length != 7 and plain.max_length <= 512
+    assert plain.max_length == min(plain.tokenizer.model_max_length, 512)
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 100_000}))
+    assert load_model(str(folder)).max_length == plain.max_length  # never past the tokenizer's limit
     assert load_model("all-MiniLM-L6-v2").max_length == 256

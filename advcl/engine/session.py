@@ -96,7 +96,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
         stderr.print(describe(adversarial_rows))
     if class_sampling is not None and topology.is_main:
         run.record({"class_sampling": class_sampling})
-        stderr.print(describe_class_sampling(class_sampling), highlight=False, soft_wrap=True)
+        stderr.print(describe_class_sampling(class_sampling), markup=False, highlight=False, soft_wrap=True)
     model = EncoderClassifier(hf, recipe.model.pooling, classifier_pooling(recipe)).to(device)
     objective = create(
         recipe.objective, model=model, num_labels=num_labels, num_train_examples=len(train)

@@ -270,7 +270,8 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
     config = hf.config
     labels = [config.id2label[i] for i in range(config.num_labels)]
     pooling = pooling or packaged_pooling(resolved) or "cls"
-    max_length = packaged_max_length(resolved) or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    limit = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    max_length = min(packaged_max_length(resolved) or limit, limit)
     return LoadedModel(EncoderClassifier(hf, pooling), tokenizer, labels, pooling, max_length, resolved)
 
 
