@@ -17,6 +17,8 @@ def test_a_spec_names_its_task_before_it_is_read(tmp_path, monkeypatch):
     assert task_of_spec("sst2:test") is tasks.CLASSIFICATION
     assert task_of_spec(str(tmp_path / "mine.jsonl")) is tasks.CLASSIFICATION  # a user file: text and label
     assert task_of_spec("hf:someone/something:train") is tasks.CLASSIFICATION
+    with pytest.raises(DataError, match="^data 'sst2' must be a catalogue name with a split"):
+        task_of_spec("sst2")  # refused here, before a command loads its model, as load_data refuses it
     folder = tmp_path / "odd"
     folder.mkdir()
     (folder / "meta.json").write_text(json.dumps({"name": "odd", "task": "regression"}))

@@ -173,8 +173,10 @@ def task_of_spec(spec: str) -> DataTask:
     """The task ``--data`` will load as, known before it is read (a command may need it to choose its model): a
     catalogue or dataset-folder entry's meta.json task; for a user file or a hub dataset, the task of the default
     columns (text, label), as :func:`load_data` without ``columns`` reads them."""
-    name = spec.partition(":")[0]
-    meta = None if is_file_spec(spec) else meta_for(name)
+    if is_file_spec(spec):
+        return task_of_columns(Columns())
+    name = parse_spec(spec)[0]
+    meta = meta_for(name)
     return task_of_columns(Columns()) if meta is None else meta_task(meta, name)
 
 
