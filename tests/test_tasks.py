@@ -29,6 +29,13 @@ def test_a_spec_names_its_task_before_it_is_read(tmp_path, monkeypatch):
             read("odd:train")
 
 
+def test_a_model_is_scored_only_on_as_many_named_classes_as_it_has():
+    assert load_data("imdb:test", label_names=["negative", "positive"]).label_names == ["negative", "positive"]
+    assert load_data("hwu64:test", label_names=[f"LABEL_{i}" for i in range(64)]).label_names[5] == "LABEL_5"
+    with pytest.raises(DataError, match=r"^the model's 77 classes \(card_arrival, .*\) are not hwu64's 64 \(alarm_query, alarm_remove, alarm_set, audio_volume_down, ...\)$"):
+        load_data("hwu64:test", label_names=load_data("banking77:test").label_names)
+
+
 def test_each_task_reads_the_label_column_its_own_way():
     rows = [("f:1", {"text": "a", "text_pair": "b", "label": "2"}), ("f:2", {"text": "c", "text_pair": "d", "label": "0"})]
     columns = tasks.PAIR_CLASSIFICATION.columns

@@ -149,7 +149,7 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise DataError(f"unknown dataset '{name}'{hint}; `advcl data` lists the catalogue of {data_dir()}")
     task = meta_task(meta, name)
-    label_names = label_names or meta.get("labels")
+    label_names = same_classes(label_names, meta.get("labels"), name) if label_names else meta.get("labels")
     local = dataset_folder(name) / f"{split}.jsonl"
     if local.is_file():
         rows = ((f"{local}:{n}", row) for n, row in iter_rows(local))
@@ -162,6 +162,22 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
                          adv_status=ADVERSARIAL_STATUS if columns.adv_status else "")
     score_range = declared_score_range(meta, name) if task.scored else None
     return build_dataset(spec, task, rows, fields, label_names, score_range)
+
+
+def same_classes(model: list[str], declared: list[str] | None, name: str) -> list[str]:
+    """The model's class names, refused where the dataset declares another number of named classes: a model
+    trained on banking77 (77 intents) must not be scored on hwu64 (64) by class index. The same number under other
+    names (sst2's negative/positive, imdb's neg/pos) is read by index, as is any dataset against generic names
+    (``LABEL_3``, ``3``: a hub model without named classes)."""
+    if declared is None or len(model) == len(declared) or _generic(model) or _generic(declared):
+        return model
+    shown = ", ".join(declared[:4]) + (", ..." if len(declared) > 4 else "")
+    mine = ", ".join(model[:4]) + (", ..." if len(model) > 4 else "")
+    raise DataError(f"the model's {len(model)} classes ({mine}) are not {name}'s {len(declared)} ({shown})")
+
+
+def _generic(names: list[str]) -> bool:
+    return all(str(n) in (str(i), f"LABEL_{i}") for i, n in enumerate(names))
 
 
 def meta_task(meta: dict, name: str) -> DataTask:
