@@ -9,6 +9,7 @@ from advcl.data import tasks
 from advcl.data.catalogue import load_data, task_of_spec
 from advcl.data.dataset import build_dataset
 from advcl.data.readers import DataError
+from advcl.errors import BadInput
 
 
 def test_a_spec_names_its_task_before_it_is_read(tmp_path, monkeypatch):
@@ -57,8 +58,10 @@ def test_every_data_task_has_one_attack_goal():
     from advcl.attacks import goals
     from advcl.attacks.victim import SentenceVictim, Victim
 
-    assert set(goals.GOALS) == set(tasks.TASKS.values())
-    assert goals.goal_for(tasks.SIMILARITY) is goals.ADVSTS and goals.ADVSTS.victim is SentenceVictim
-    for task in (tasks.CLASSIFICATION, tasks.PAIR_CLASSIFICATION, tasks.UNLABELED):
-        assert goals.goal_for(task) is goals.LABEL_FLIP and goals.LABEL_FLIP.victim is Victim
+    assert set(goals.GOALS) == set(tasks.TASKS.values()) - {tasks.UNLABELED}
+    assert goals.goal_for(tasks.SIMILARITY, "stsb:test") is goals.ADVSTS and goals.ADVSTS.victim is SentenceVictim
+    for task in (tasks.CLASSIFICATION, tasks.PAIR_CLASSIFICATION):
+        assert goals.goal_for(task, "x") is goals.LABEL_FLIP and goals.LABEL_FLIP.victim is Victim
+    with pytest.raises(BadInput, match=r"^sentences:train has no class labels or similarity scores: an attack needs"):
+        goals.goal_for(tasks.UNLABELED, "sentences:train")
     assert goals.ADVSTS.goal == "AdvSTS" and goals.LABEL_FLIP.goal == ""

@@ -3,7 +3,7 @@ classification and pair-classification splits, AdvSTS (:mod:`advcl.attacks.advst
 for STS splits. :func:`goal_for` is asked once per attack, by :func:`advcl.attacks.session.prepare`, with the task
 ``--data`` loads as (:func:`advcl.data.catalogue.task_of_spec`).
 
-An unlabeled split gets the label flip, whose loading refuses it (an attack needs the true label of each example).
+An unlabeled split has no goal: :func:`goal_for` refuses it before any model is loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from advcl.attacks.tasks import AttackTask
 from advcl.attacks.victim import SentenceVictim, Victim
 from advcl.data import tasks
 from advcl.data.tasks import DataTask
+from advcl.errors import BadInput
 
 
 def _deviation_goal(attack, victim, options):
@@ -31,10 +32,12 @@ ADVSTS = AttackTask("similarity", advsts.load, SentenceVictim, advsts.example_in
                     summary_extra=advsts.spearman_summary, report_extra={"sts_mapping": advsts.MAPPING},
                     settings_note=advsts.settings_note)
 
-GOALS = {tasks.CLASSIFICATION: LABEL_FLIP, tasks.PAIR_CLASSIFICATION: LABEL_FLIP, tasks.UNLABELED: LABEL_FLIP,
-         tasks.SIMILARITY: ADVSTS}
+GOALS = {tasks.CLASSIFICATION: LABEL_FLIP, tasks.PAIR_CLASSIFICATION: LABEL_FLIP, tasks.SIMILARITY: ADVSTS}
 
 
-def goal_for(task: DataTask) -> AttackTask:
-    """The attack goal of a data task."""
+def goal_for(task: DataTask, data: str) -> AttackTask:
+    """The attack goal of the task ``data`` loads as; an unlabeled split is refused."""
+    if task not in GOALS:
+        raise BadInput(f"{data} has no class labels or similarity scores: an attack needs the true label "
+                       "(or gold score) of each example")
     return GOALS[task]

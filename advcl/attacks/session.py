@@ -110,7 +110,7 @@ def prepare(request: AttackRequest) -> Job:
     component = component_for(request.attack, request.mlm)
     folder_of_resources = resources_dir()
     require(folder_of_resources, component.needs, request.attack)
-    task = goal_for(task_of_spec(request.data))
+    task = goal_for(task_of_spec(request.data), request.data)
     target = task.load(request)
     loaded, sample = target.loaded, target.sample
     options = dataclasses.asdict(component.config) | target.options
