@@ -24,11 +24,12 @@ import argparse
 import functools
 import json
 import os
-import platform
 import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from bench_output import machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
 
 import torch
 
@@ -167,7 +168,7 @@ def main() -> None:
     positions, warmup = list(range(args.num_examples)), args.num_examples
     report = {"model": args.model, "data": f"{args.data}, first {args.num_examples} rows", "seed": args.seed,
               "max_length": args.max_length, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-              "machine": platform.processor() or platform.machine(),
+              "machine": machine(),
               "advcl_runtime": runtime_for("auto", torch.device("cpu")), "recipes": {}}
     for name in names:
         cls = RECIPES[name]

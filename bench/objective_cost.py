@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -47,6 +46,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+
+from bench_output import machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
 
 # Idle OpenMP threads sleep instead of spinning, so that CPU time counts the step's work only (see "Time"). It must
 # be set before torch loads OpenMP.
@@ -273,13 +274,6 @@ def measure_memory(family_name: str, batch_size: int, threads: int, grouped: boo
     return found
 
 
-def machine(threads: int) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    load = os.getloadavg()
-    return {"cpu": cpu, "cores_visible": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
-            "python": platform.python_version(), "load_average_1_5_15": [round(x, 2) for x in load]}
-
-
 def report(family_name: str, num_batches: int, repeats: int, batch_size: int, threads: int, grouped: bool) -> dict:
     family = FAMILIES[family_name]
     baseline = family.cases[0].label
@@ -324,7 +318,7 @@ def report(family_name: str, num_batches: int, repeats: int, batch_size: int, th
         "repeats_per_batch": repeats,
         "mean_real_tokens_per_batch": round(timing["mean_real_tokens_per_batch"], 1),
         "mean_padded_length": round(timing["mean_padded_length"], 1),
-        "machine": {**machine(threads), "load_average_at_start": load_at_start},
+        "machine": machine(torch_threads=threads, torch=torch.__version__, load_average_at_start=load_at_start),
         "time": "seconds over the timed batches, each batch's median repeat; cpu_s: CPU time of objective.step + "
                 "engine backward + clip + AdamW, all threads, idle OpenMP threads sleeping; step_s: its wall time; "
                 f"fwd_bwd_s: wall time without the optimizer update; *_x: ratio to {baseline}; targets judged on cpu_x",

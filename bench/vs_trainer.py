@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_output import emit, machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
 
 VARIANTS = ("advcl", "advcl_random", "trainer", "trainer_group")
 MODEL = "all-MiniLM-L6-v2"
@@ -152,17 +153,10 @@ def spawn(variant: str, rows: int, seed: int, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="round r uses seeds[r % len(seeds)]")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="round r uses seeds[r %% len(seeds)]")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
@@ -198,10 +192,7 @@ def main() -> None:
     out = {"job": {"model": MODEL, "rows": args.rows, "batch_size": BATCH, "max_length": MAX_LENGTH, "epochs": EPOCHS,
                    "lr": LR, "threads": args.threads}, "machine": machine(),
            "transformers": transformers.__version__, "rounds": rounds, "summary": summary}
-    text = json.dumps(out, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(out, args.out)
 
 
 if __name__ == "__main__":
