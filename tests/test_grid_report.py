@@ -213,3 +213,15 @@ def test_a_model_row_against_a_method_baseline_is_paired_with_each_seed(grid, tm
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert f"| untouched | base | -1.00 [{-1 - 100 * half:+.2f}, {-1 + 100 * half:+.2f}] (" in markdown
     assert "| untouched | 1 | 69.0 |" in markdown
+
+
+def test_the_report_can_test_against_another_setting_than_the_files_baseline(grid):
+    from advcl.grid.spec import GridError
+
+    other = load_grid(grid.path, check_recipes=False, baseline="adv")
+    rows = {row["setting"]: row for row in aggregate(other, "t", trials=20)["sst2:validation"]["rows"]}
+    assert "tests" not in rows["adv"] and rows["base"]["baseline"] == "adv"
+    assert rows["base"]["tests"]["accuracy"]["difference"] == pytest.approx(-(5 + 8 + 3) / 300)  # BASE − ADV
+    assert load_grid(grid.path, check_recipes=False).spec.baseline == "base"  # the file is unchanged
+    with pytest.raises(GridError, match="baseline 'nope' is no evaluated setting"):
+        load_grid(grid.path, check_recipes=False, baseline="nope")

@@ -93,12 +93,15 @@ def run(
     "report",
     epilog="Examples:\n\n"
     "  advcl grid report docs/results/sst2_supervised.toml\n\n"
-    "  advcl grid report docs/results/sst2_supervised.toml --output paper/tables --seed-test wilcoxon",
+    "  advcl grid report docs/results/sst2_supervised.toml --output paper/tables --seed-test wilcoxon\n\n"
+    "  advcl grid report docs/results/agnews_robust.toml --baseline freelb --output docs/results/agnews_robust/vs_freelb",
 )
 def report(
     grid_file: Path = GRID_ARGUMENT,
     output: Path = typer.Option(None, "--output", "-o", help="Report folder [default: OUTPUT_DIR/_grid/report]."),
     seed_test: str = typer.Option("t", "--seed-test", help="Test over seeds: t (paired t) or wilcoxon."),
+    baseline: str = typer.Option(None, "--baseline", help="Test every setting against this method or model "
+                                 "instead of the grid file's baseline."),
     trials: int = typer.Option(10_000, min=1, help="Shuffles of the randomisation test."),
     as_json: bool = JSON_OPTION,
 ):
@@ -114,7 +117,7 @@ def report(
 
     if seed_test not in ("t", "wilcoxon"):
         raise BadInput(f"--seed-test must be t or wilcoxon, got {seed_test!r}")
-    grid = load_grid(grid_file, check_recipes=False)
+    grid = load_grid(grid_file, check_recipes=False, baseline=baseline)
     output = output or grid.state_dir / "report"
     refuse_run_folder(output)
     refuse_foreign_folder(output)

@@ -308,8 +308,9 @@ def _check_recipes(jobs: list[Job], path: Path) -> None:
             raise GridError(f"{path}: run {job.name} ({job.recipe}): {exc}") from None
 
 
-def load_grid(path: str | Path, check_recipes: bool = True) -> Grid:
-    """Read, validate and expand a grid file; a mistake is a GridError naming the file and key."""
+def load_grid(path: str | Path, check_recipes: bool = True, baseline: str | None = None) -> Grid:
+    """Read, validate and expand a grid file; a mistake is a GridError naming the file and key. ``baseline``
+    replaces the file's (``advcl grid report --baseline``: test every setting against another one)."""
     path = Path(path)
     if not path.is_file():
         raise GridError(f"grid file not found: {path}")
@@ -321,6 +322,8 @@ def load_grid(path: str | Path, check_recipes: bool = True) -> Grid:
         spec = build(GridFile, data)
     except RecipeError as exc:
         raise GridError(f"{path}: {str(exc).replace('recipe key', 'grid key')}") from None
+    if baseline is not None:
+        spec.baseline = baseline
     if not spec.method and not spec.model:
         raise GridError(f"{path}: no [[method]] or [[model]] to run")
     if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds):
@@ -336,7 +339,7 @@ def load_grid(path: str | Path, check_recipes: bool = True) -> Grid:
     jobs = expand(spec, path)
     settings = {j.method for j in jobs if j.evaluations}
     if spec.baseline and spec.baseline not in settings:
-        raise GridError(f"{path}: 'baseline' = {spec.baseline!r} is no evaluated setting "
+        raise GridError(f"{path}: baseline {spec.baseline!r} is no evaluated setting "
                         f"(one of {', '.join(sorted(settings))})")
     if check_recipes:
         _check_recipes(jobs, path)
