@@ -92,7 +92,7 @@ def test_perturb_writes_a_dataset_the_catalogue_loads(tiny_run, resource_env, tm
 
 @pytest.mark.parametrize("args,fragments", [
     (["--attack", "textfoler", "--data", "sst2:test"], ["unknown attack 'textfoler'", "did you mean 'textfooler'"]),
-    (["--attack", "deepwordbug", "--data", "trec:test"], ["label 5", "is outside the label set"]),
+    (["--attack", "deepwordbug", "--data", "trec:test"], ["the model has 2 classes (negative, positive) but trec has 6"]),
     (["--attack", "deepwordbug", "--data", "sst2:test", "--shard", "9/8"], ["--shard must be K/N"]),
     (["--attack", "pwws", "--data", "sst2:test", "--mlm", "x"], ["--mlm is for attacks"]),
 ])

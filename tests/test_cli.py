@@ -63,7 +63,7 @@ def test_dry_run_prints_the_resolved_recipe_and_creates_nothing(tmp_path, tiny_m
         (["eval", "--model", "/nonexistent/folder", "--data", "sst2:validation"], ["model folder not found"]),
         (["eval", "--model", "TINYRUN", "--data", "sst2:nosuchsplit"], ["dataset 'sst2' has no split 'nosuchsplit'"]),
         (["eval", "--model", "TINYRUN", "--data", "ag_news:test"],
-         ["the model's 2 classes (negative, positive) are not ag_news's 4 (World, Sports, Business, Sci/Tech)"]),
+         ["the model has 2 classes (negative, positive) but ag_news has 4 (World, Sports, Business, Sci/Tech)"]),
         (["embed", "--model", "TINYRUN", "--input", "nope.txt", "--output", "x.npy"], ["input file not found"]),
         (["embed", "--model", "TINYRUN", "--input", "nope.txt", "--output", "x.csv"], ["must end in .npy"]),
     ],

@@ -96,3 +96,13 @@ def test_eval_reads_a_saved_dataset(tmp_path, tiny_model_dir):
                                     "--text-column", "sentence", "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["examples"] == 4
+
+
+def test_a_saved_folder_is_named_a_task_and_its_class_count_is_checked(tmp_path):
+    from advcl.data.catalogue import task_of_spec
+
+    folder = saved(tmp_path, splits=())
+    assert task_of_spec(str(folder)) is CLASSIFICATION  # a folder without a split, as load_data reads it
+    assert load_data(str(folder), Columns(text="sentence"), ["neg", "pos"]).label_names == ["neg", "pos"]
+    with pytest.raises(DataError, match=r"^the model has 3 classes \(a, b, c\) but .*saved has 2 \(negative, positive\)$"):
+        load_data(str(folder), Columns(text="sentence"), ["a", "b", "c"])

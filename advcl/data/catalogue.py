@@ -13,7 +13,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from advcl.data.dataset import Columns, ScoreRange, TextDataset, build_dataset
+from advcl.data.dataset import Columns, ScoreRange, TextDataset, build_dataset, same_classes
+from advcl.data.hf_datasets import load_hf_data, resolve_spec
 from advcl.data.readers import FILE_SUFFIXES, DataError, iter_rows
 from advcl.data.tasks import DataTask, task_named, task_of_columns
 
@@ -116,7 +117,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, split
 
 
-def load_data(spec: str, columns: Columns | None = None, label_names: list[str] | None = None) -> TextDataset:
+def load_data(spec: str, columns: Columns | None = None, label_names: list[str] | None = None,
+              holder: str = "the model") -> TextDataset:
     """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``.
 
     A catalogue split takes its text and label fields from the catalogue layout; of ``columns`` it uses only
@@ -125,13 +127,14 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
 
     After the catalogue, a hub dataset (``hf:PATH[:CONFIG]:SPLIT``), a ``datasets.save_to_disk`` folder or a
     JSON-array file is read through :mod:`advcl.data.hf_datasets`.
+
+    ``label_names`` orders the classes (those of a model, of a recipe's ``data.labels``, of a training split: the
+    ``holder`` an error names); a dataset that declares another number of classes is refused.
     """
     if meta_for(spec.partition(":")[0]) is None:  # the offline catalogue first
-        from advcl.data.hf_datasets import load_hf_data, resolve_spec
-
         source = resolve_spec(spec)
         if source is not None:
-            return load_hf_data(source, columns, label_names)
+            return load_hf_data(source, columns, label_names, holder)
     if is_file_spec(spec):
         path = Path(spec)
         columns = columns or Columns()
@@ -149,7 +152,7 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise DataError(f"unknown dataset '{name}'{hint}; `advcl data` lists the catalogue of {data_dir()}")
     task = meta_task(meta, name)
-    label_names = same_classes(label_names, meta.get("labels"), name) if label_names else meta.get("labels")
+    label_names = same_classes(label_names, meta.get("labels"), name, holder) if label_names else meta.get("labels")
     local = dataset_folder(name) / f"{split}.jsonl"
     if local.is_file():
         rows = ((f"{local}:{n}", row) for n, row in iter_rows(local))
@@ -164,22 +167,6 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     return build_dataset(spec, task, rows, fields, label_names, score_range)
 
 
-def same_classes(model: list[str], declared: list[str] | None, name: str) -> list[str]:
-    """The model's class names, refused where the dataset declares another number of named classes: a model
-    trained on banking77 (77 intents) must not be scored on hwu64 (64) by class index. The same number under other
-    names (sst2's negative/positive, imdb's neg/pos) is read by index, as is any dataset against generic names
-    (``LABEL_3``, ``3``: a hub model without named classes)."""
-    if declared is None or len(model) == len(declared) or _generic(model) or _generic(declared):
-        return model
-    shown = ", ".join(declared[:4]) + (", ..." if len(declared) > 4 else "")
-    mine = ", ".join(model[:4]) + (", ..." if len(model) > 4 else "")
-    raise DataError(f"the model's {len(model)} classes ({mine}) are not {name}'s {len(declared)} ({shown})")
-
-
-def _generic(names: list[str]) -> bool:
-    return all(str(n) in (str(i), f"LABEL_{i}") for i, n in enumerate(names))
-
-
 def meta_task(meta: dict, name: str) -> DataTask:
     """The task a dataset's meta.json names (classification when it names none)."""
     return task_named(meta.get("task", "classification"), name)
@@ -189,11 +176,12 @@ def task_of_spec(spec: str) -> DataTask:
     """The task ``--data`` will load as, known before it is read (a command may need it to choose its model): a
     catalogue or dataset-folder entry's meta.json task; for a user file or a hub dataset, the task of the default
     columns (text, label), as :func:`load_data` without ``columns`` reads them."""
-    if is_file_spec(spec):
+    if is_file_spec(spec) or (meta_for(spec.partition(":")[0]) is None and resolve_spec(spec) is not None):
         return task_of_columns(Columns())
     name = parse_spec(spec)[0]
     meta = meta_for(name)
     return task_of_columns(Columns()) if meta is None else meta_task(meta, name)
+
 
 
 def declared_score_range(meta: dict, name: str) -> ScoreRange | None:

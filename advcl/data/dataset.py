@@ -101,6 +101,21 @@ class ScoreRange:
     declared_by: str
 
 
+def same_classes(names: list[str], declared: list[str] | None, name: str, holder: str = "the model") -> list[str]:
+    """``names`` (the classes a model predicts, a recipe's ``data.labels``, a training split's classes), refused
+    where the dataset ``name`` declares another number of classes: a model trained on banking77 (77 intents) must
+    not be scored on hwu64 (64) by class index. The same number under other names (sst2's negative/positive,
+    imdb's neg/pos) is read by index."""
+    if declared is None or len(names) == len(declared):
+        return names
+
+    def listed(classes: list[str]) -> str:
+        return ", ".join(classes[:4]) + (", ..." if len(classes) > 4 else "")
+
+    raise DataError(f"{holder} has {len(names)} classes ({listed(names)}) but {name} has {len(declared)} "
+                    f"({listed(declared)})")
+
+
 def build_dataset(
     name: str,
     task: DataTask,

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from advcl.data.dataset import Columns, TextDataset, build_dataset
+from advcl.data.dataset import Columns, TextDataset, build_dataset, same_classes
 from advcl.data.readers import DataError
 from advcl.data.tasks import task_of_columns
 
@@ -76,7 +76,7 @@ def _starts_with_array(path: Path) -> bool:
 
 
 def load_hf_data(source: HfSource, columns: Columns | None = None,
-                 label_names: list[str] | None = None) -> TextDataset:
+                 label_names: list[str] | None = None, holder: str = "the model") -> TextDataset:
     """Read ``source`` with ``columns`` (default: text / label) into a checked :class:`TextDataset`."""
     columns = columns or Columns()
     task = task_of_columns(columns)
@@ -84,9 +84,10 @@ def load_hf_data(source: HfSource, columns: Columns | None = None,
         return build_dataset(source.where, task, _array_items(Path(source.where)), columns, label_names)
     table = _hub_table(source) if source.kind == "hub" else _disk_table(source)
     feature = table.features.get(columns.label) if columns.label else None
-    if label_names is None and hasattr(feature, "names"):  # a ClassLabel: integers with names
-        label_names = list(feature.names)
     name = f"{HUB_PREFIX}{source.where}" if source.kind == "hub" else source.label
+    if hasattr(feature, "names"):  # a ClassLabel: integers with names
+        declared = list(feature.names)
+        label_names = same_classes(label_names, declared, name, holder) if label_names else declared
     rows = ((f"{source.label} row {n}", row) for n, row in enumerate(table, start=1))
     return build_dataset(name, task, rows, columns, label_names)
 

@@ -3,7 +3,7 @@ metrics a validation split of it is scored by.
 
 A dataset's meta.json names its task (``"task": "sts"``); :func:`task_named` turns that name into the object once,
 when the data is read, and everything downstream asks the object (``dataset.task.scored``) instead of comparing
-names. The attack layer maps each task to its attack goal in one place (:mod:`advcl.attacks.goals`).
+names. The attack layer maps each labelled task to its attack goal in one place (:mod:`advcl.attacks.goals`).
 """
 
 from __future__ import annotations

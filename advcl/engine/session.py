@@ -70,7 +70,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if objective_cls.needs_adversarial_text:  # the validation split is clean text only
         pair = d.adv_text_pair_column if d.text_pair_column else ""
         train_columns = replace(columns, adv_text=d.adv_text_column, adv_text_pair=pair, adv_status=d.adv_status_column)
-    train, adversarial_rows = load_data(d.train, train_columns, d.labels or None), None
+    train, adversarial_rows = load_data(d.train, train_columns, d.labels or None, "data.labels"), None
     if objective_cls.needs_adversarial_text:  # D_adv: the rows whose attack status is in data.adv_statuses
         train, adversarial_rows = keep_statuses(train, d.adv_statuses)
     train = train.sample(d.max_train_examples, recipe.run.seed)
@@ -83,7 +83,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     label_names = train.label_names if needs_labels else None
     validation = None
     if d.validation:
-        validation = load_data(d.validation, columns, label_names).sample(d.max_eval_examples, recipe.run.seed)
+        validation = load_data(d.validation, columns, label_names, "the training data").sample(d.max_eval_examples, recipe.run.seed)
     hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
     check_model_positions(recipe.model, hf.config)
     num_labels = len(label_names) if label_names else 0
