@@ -40,6 +40,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 1800, env: dic
     )
 
 
+def assert_one_line_error(done, *fragments):
+    """A bad-input exit: status 2, one line on stderr starting "error: ", no traceback, every fragment in it."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def write_tiny_recipe(folder: Path, model_dir: Path, **sections) -> Path:
     """A recipe that trains the tiny model on 96 SST-2 sentences; ``sections`` override tables."""
     import tomli_w

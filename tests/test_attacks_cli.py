@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import run_cli, write_tiny_recipe
+from conftest import assert_one_line_error, run_cli, write_tiny_recipe
 
 from advcl.attacks import resources
 from advcl.data.catalogue import data_dir, load_data
@@ -23,14 +23,6 @@ def resource_env(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attack-resources")
     resources.build(folder, data_dir(), only=("stopwords",), log=lambda m: None)
     return {resources.RESOURCES_ENV: str(folder)}
-
-
-def assert_one_line_error(done, *fragments):
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_attack_end_to_end_then_again_from_its_results(tiny_run, resource_env):

@@ -8,7 +8,7 @@ import scipy.stats
 import torch
 from safetensors.torch import load_file
 
-from conftest import SHARED_DATA, run_cli, write_tiny_recipe
+from conftest import SHARED_DATA, assert_one_line_error, run_cli, write_tiny_recipe
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +20,6 @@ def tiny_run(tmp_path_factory, tiny_model_dir):
     report = json.loads(done.stdout)
     assert report["status"] == "completed" and report["run_dir"].endswith("tiny")
     return folder / "runs" / "tiny"
-
-
-def assert_one_line_error(done, *fragments):
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_help_lists_commands_and_each_command_shows_examples():

@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from conftest import write_tiny_recipe
+from conftest import assert_one_line_error, run_cli, write_tiny_recipe
 
 from advcl.grid.aggregate import Cell, aggregate, compare
 from advcl.grid.report import write_report
@@ -223,5 +223,18 @@ def test_the_report_can_test_against_another_setting_than_the_files_baseline(gri
     assert "tests" not in rows["adv"] and rows["base"]["baseline"] == "adv"
     assert rows["base"]["tests"]["accuracy"]["difference"] == pytest.approx(-(5 + 8 + 3) / 300)  # BASE − ADV
     assert load_grid(grid.path, check_recipes=False).spec.baseline == "base"  # the file is unchanged
-    with pytest.raises(GridError, match="baseline 'nope' is no evaluated setting"):
+    with pytest.raises(GridError, match=r"^--baseline 'nope' is no evaluated setting \(one of adv, base\)$"):
         load_grid(grid.path, check_recipes=False, baseline="nope")
+
+
+def test_grid_report_baseline_option(grid, tmp_path):
+    done = run_cli("grid", "report", str(grid.path), "--baseline", "adv", "--output", str(tmp_path / "vs_adv"),
+                   "--trials", "20", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["baseline"] == "adv"
+    rows = {row["setting"]: row for row in result["evaluations"]["sst2:validation"]["rows"]}
+    assert rows["base"]["tests"]["accuracy"]["difference"] == pytest.approx(-(5 + 8 + 3) / 300)
+    assert "| base | adv | -5.33 [" in (tmp_path / "vs_adv" / "report.md").read_text()
+    assert_one_line_error(run_cli("grid", "report", str(grid.path), "--baseline", "nope"),
+                          "--baseline 'nope' is no evaluated setting")

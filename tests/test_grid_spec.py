@@ -143,7 +143,7 @@ BAD = [
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[axes]\n'train.lr' = 0.1", "'axes.train.lr' must be a non-empty list"),
     ("[[method]]\nrecipe = '{r}/nope.toml'", "'method[0].recipe': recipe not found"),
     ("[[method]]\nrecipe = '{r}/*.nothing'", "matches no file"),
-    ("baseline = 'x'\n[[method]]\nrecipe = '{r}/tiny.toml'", "baseline 'x' is no evaluated setting"),
+    ("baseline = 'x'\n[[method]]\nrecipe = '{r}/tiny.toml'", "'baseline' = 'x' is no evaluated setting"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\nneeds = ['gen']", "needs 'gen', which is no method"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\nsuite = 'sts'",
      "needs exactly one of 'data'"),

@@ -339,7 +339,8 @@ def load_grid(path: str | Path, check_recipes: bool = True, baseline: str | None
     jobs = expand(spec, path)
     settings = {j.method for j in jobs if j.evaluations}
     if spec.baseline and spec.baseline not in settings:
-        raise GridError(f"{path}: baseline {spec.baseline!r} is no evaluated setting "
+        given = f"--baseline {baseline!r}" if baseline is not None else f"{path}: 'baseline' = {spec.baseline!r}"
+        raise GridError(f"{given} is no evaluated setting "
                         f"(one of {', '.join(sorted(settings))})")
     if check_recipes:
         _check_recipes(jobs, path)
