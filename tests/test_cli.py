@@ -159,21 +159,42 @@ def test_embed_rejects_an_empty_line(tiny_run, tmp_path):
     )
 
 
-def test_embed_gives_the_embeddings_that_the_sts_suite_scores(tiny_run, tmp_path):
+def spearman_of_embed(run, tmp_path, *pooling) -> float:
+    """STS-B validation Spearman x 100 computed here from `advcl embed`'s vectors (with ``pooling`` options)."""
     pairs = [json.loads(line) for line in (SHARED_DATA / "stsb" / "validation.jsonl").read_text().splitlines()]
     embedded = []
     for side in ("sentence1", "sentence2"):
         (tmp_path / f"{side}.txt").write_text("".join(p[side] + "\n" for p in pairs))
-        done = run_cli("embed", "--model", str(tiny_run), "--input", str(tmp_path / f"{side}.txt"),
-                       "--output", str(tmp_path / f"{side}.npy"))
+        done = run_cli("embed", "--model", str(run), "--input", str(tmp_path / f"{side}.txt"),
+                       "--output", str(tmp_path / f"{side}.npy"), *pooling)
         assert done.returncode == 0, done.stderr
         embedded.append(np.load(tmp_path / f"{side}.npy").astype(np.float64))
     first, second = embedded
     cosines = (first * second).sum(1) / np.linalg.norm(first, axis=1) / np.linalg.norm(second, axis=1)
-    expected = 100 * scipy.stats.spearmanr(cosines, [p["score"] for p in pairs]).statistic
+    return 100 * scipy.stats.spearmanr(cosines, [p["score"] for p in pairs]).statistic
+
+
+def test_embed_gives_the_embeddings_that_the_sts_suite_scores(tiny_run, tmp_path):
+    expected = spearman_of_embed(tiny_run, tmp_path)
     done = run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--tasks", "stsb:validation", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tasks"]["stsb:validation"]["spearman"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_suite_with_another_pooling_is_kept_beside_the_runs_own(tiny_run, tmp_path):
+    expected = spearman_of_embed(tiny_run, tmp_path, "--pooling", "mean")  # the run pools [CLS]
+    done = run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--tasks", "stsb:validation", "--pooling",
+                   "mean", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["pooling"] == "mean" and result["average"] == pytest.approx(expected, abs=1e-3)
+    kept = json.loads((tiny_run / "report.json").read_text())
+    assert kept["sts (mean pooling)"]["average"] == result["average"]
+    assert kept.get("sts", {}).get("pooling", "cls") == "cls"  # the run's own suite result is not replaced
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--pooling", "max"),
+                          "--pooling must be one of")
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--pooling", "mean"),
+                          "--pooling goes with --suite")
 
 
 def test_plugins_and_data_json():

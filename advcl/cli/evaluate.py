@@ -19,7 +19,8 @@ from advcl.completion import choices, data_specs, robust_perturbers
     "  advcl eval --model exported/ --data sst2:validation --predictions preds.jsonl\n\n"
     "  advcl eval --model runs/simcse_sentences --suite sts\n\n"
     "  advcl eval --model runs/simcse_sentences --suite transfer --tasks sst2,trec,mrpc --max-examples 2000\n\n"
-    "  advcl eval --model runs/simcse --also runs/uscal --also all-MiniLM-L6-v2 --suite alignment --plot au.png",
+    "  advcl eval --model runs/simcse --also runs/uscal --also all-MiniLM-L6-v2 --suite alignment --plot au.png\n\n"
+    "  advcl eval --model all-MiniLM-L6-v2 --suite sts --tasks stsb:validation --pooling cls",
 )
 def eval_(
     model: str = typer.Option(..., "--model", "-m", help="Run folder, Hugging Face model folder, or hub name."),
@@ -29,6 +30,7 @@ def eval_(
                               autocompletion=choices("sts", "transfer", "alignment")),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
     also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
+    pooling: str = typer.Option(None, "--pooling", help="--suite: cls or mean instead of each model's own pooling."),
     protocol: str = typer.Option(
         "senteval", "--protocol", help="--suite transfer: senteval (C of the logistic regression tuned as SentEval "
         "tunes it, comparable with published tables) or fast (C = 1, no tuning).",
@@ -96,8 +98,11 @@ def eval_(
 
         if data is not None or robust:
             raise BadInput("--suite evaluates sentence embeddings on its own datasets: drop --data/--robust (use --tasks)")
-        run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json, protocol)
+        run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json, protocol,
+                  pooling)
         return
+    if pooling is not None:
+        raise BadInput("--pooling goes with --suite (a classifier reads the pooling it was trained with)")
     if data is None:
         raise BadInput("give --data SPLIT (a classification split or file) or --suite sts|transfer|alignment")
     if predictions is not None and predictions.suffix != ".jsonl":

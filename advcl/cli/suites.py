@@ -13,13 +13,21 @@ DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
 
 
 def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None, batch_size: int,
-              max_examples: int, plot: Path | None, device: str, as_json: bool, protocol: str = "senteval") -> None:
+              max_examples: int, plot: Path | None, device: str, as_json: bool, protocol: str = "senteval",
+              pooling: str | None = None) -> None:
+    """Score each model on the suite and print (or ``--json``) the results. A run folder keeps them in its report:
+    under the suite's name, ``@N`` appended for a sampled suite and `` (cls pooling)`` for a ``pooling`` that
+    replaces the model's own."""
     from advcl.runtime.devices import pick_device
     from advcl.runtime.progress import simple_progress, stderr
     from advcl.runs import RunFolder, load_model
 
+    from advcl.modeling.pooling import POOLINGS
+
     if suite not in SUITES:
         raise BadInput(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")
+    if pooling is not None and pooling not in POOLINGS:
+        raise BadInput(f"--pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     from advcl.evaluation.transfer import PROTOCOLS
 
     if protocol not in PROTOCOLS:
@@ -35,15 +43,16 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
     dev = pick_device(device)
     results = {}
     for name in models:
-        loaded = load_model(name, checkpoint)
+        loaded = load_model(name, checkpoint, pooling=pooling)
         loaded.model.to(dev)
         with simple_progress(f"{suite}: {name}") as progress:
             results[name] = _score(suite, prepared, loaded, batch_size, max_examples, dev, progress, protocol)
         if RunFolder.is_run(name):  # a sampled suite is kept beside, never over, the whole one
             run = RunFolder(name)
-            key = suite if not _sampled(results[name]) else f"{suite}@{max_examples}"
+            key = (suite if not _sampled(results[name]) else f"{suite}@{max_examples}") + (
+                f" ({pooling} pooling)" if pooling is not None else "")
             run.record({key: {"checkpoint": loaded.source, **results[name]}})
-            if key != suite:
+            if _sampled(results[name]):
                 stderr.print(f"note: --max-examples {max_examples} sampled the suite: kept in {run.report} as "
                              f"{key!r}, beside (never over) the whole suite's {suite!r}", soft_wrap=True)
     if plot is not None:
