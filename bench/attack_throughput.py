@@ -29,7 +29,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench_output import machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
+from bench_output import machine  # a sibling module: bench/ is on sys.path when run as a script
 
 import torch
 

@@ -1,5 +1,5 @@
-"""What every benchmark under bench/ reports besides its figures: the machine it ran on, and the JSON report itself
-(printed, and written to ``--out`` when given). A script run as ``python bench/NAME.py`` imports this file as a
+"""What the CPU benchmarks under bench/ report besides their figures: the machine they ran on (:func:`machine`), and
+for those with ``--out`` the JSON report itself, printed and written (:func:`emit`). A script run as ``python bench/NAME.py`` imports this file as a
 sibling module."""
 
 from __future__ import annotations

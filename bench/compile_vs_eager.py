@@ -1,22 +1,25 @@
 """Does ``torch.compile`` make a training step cheaper on this CPU? (issue 13: the lever left after length grouping)
 
-The vs_trainer job's model and batches (all-MiniLM-L6-v2 with a classification head, SST-2 rows length-grouped into
-batches of 32, max length 64, fused AdamW, lr 5e-5), plain PyTorch, one process per mode so that neither inherits
-the other's state. Each mode trains two passes over the same batches: the first pass pays compilation (one graph per
-new shape unless ``dynamic``), the second is the steady state. The modes run in turn, ``--rounds`` times, so that a
-shared machine's load falls on both alike. Prints JSON: per mode and round, the first pass's time, the second pass's
-time per step, and the ratio of the steady states (eager ÷ compiled; above 1 means compile is faster).
+The vs_trainer job's model, batch size and length (all-MiniLM-L6-v2 with a classification head, batches of 32, max
+length 64, fused AdamW, lr 5e-5), not its batching: the first ``--rows`` SST-2 training rows sorted once by
+character length into batches of 32, in a seeded shuffled order. Plain PyTorch, one process per mode so that none
+inherits another's state or compiled graphs: ``eager``; ``compile``, ``torch.compile(model)`` as a user would write
+it (static shapes first, dynamic after the first recompile); ``compile_dynamic``, ``dynamic=True`` from the start.
+Each mode trains two passes over the same batches: the first pays compilation, the second is the steady state.
+The modes run in turn, ``--rounds`` times, so that a shared machine's load falls on all alike. Prints JSON: per mode
+and round, the first pass's time, the second pass's time per step, Dynamo's counters (graphs compiled, frames),
+and per compiled mode the median over rounds of eager's steady step ÷ its own (above 1: compile is faster).
 
     python bench/compile_vs_eager.py --rounds 2 --out bench/results/compile_vs_eager.json
 
-Inductor keeps compiled kernels in its on-disk cache, so a second round compiles faster than the first: both are
-shown.
+Inductor keeps compiled kernels in an on-disk cache, so a later round may compile faster than the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -24,13 +27,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench_output import emit, machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
+from bench_output import emit, machine  # a sibling module: bench/ is on sys.path when run as a script
 
 MODES = ("eager", "compile", "compile_dynamic")
 
 
 def worker(mode: str, rows: int, threads: int) -> dict:
     import torch
+    from torch._dynamo.utils import counters
     from transformers import AutoModelForSequenceClassification
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,7 +54,12 @@ def worker(mode: str, rows: int, threads: int) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
-    forward = model if mode == "eager" else torch.compile(model, dynamic=mode == "compile_dynamic")
+    if mode == "eager":
+        forward = model
+    elif mode == "compile":
+        forward = torch.compile(model)
+    else:
+        forward = torch.compile(model, dynamic=True)
 
     def one_pass() -> float:
         start = time.perf_counter()
@@ -63,7 +72,8 @@ def worker(mode: str, rows: int, threads: int) -> dict:
     first = one_pass()
     second = one_pass()
     return {"first_pass_s": round(first, 2), "steady_step_s": round(second / len(encoded), 4),
-            "steps_per_pass": len(encoded), "shapes": len({int(x["input_ids"].shape[1]) for x, _ in encoded})}
+            "steps_per_pass": len(encoded), "shapes": len({int(x["input_ids"].shape[1]) for x, _ in encoded}),
+            "dynamo": {name: dict(values) for name, values in counters.items() if name in ("frames", "stats")}}
 
 
 def main() -> None:
@@ -81,11 +91,12 @@ def main() -> None:
     import torch
 
     rounds = []
-    for r in range(args.rounds):
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    for _ in range(args.rounds):
         found = {}
         for mode in args.modes:
             done = subprocess.run([sys.executable, __file__, "--worker", mode, "--rows", str(args.rows),
-                                   "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+                                   "--threads", str(args.threads)], capture_output=True, text=True, check=True, env=env)
             found[mode] = json.loads(done.stdout.strip().splitlines()[-1])
         rounds.append(found)
     summary = {mode: round(statistics.median(r["eager"]["steady_step_s"] / r[mode]["steady_step_s"] for r in rounds), 3)

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_output import emit, machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
+from bench_output import emit, machine  # a sibling module: bench/ is on sys.path when run as a script
 
 MODEL = "all-MiniLM-L6-v2"
 TOOLS = ("advcl", "st", "cli")

@@ -47,7 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from bench_output import machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
+from bench_output import machine  # a sibling module: bench/ is on sys.path when run as a script
 
 # Idle OpenMP threads sleep instead of spinning, so that CPU time counts the step's work only (see "Time"). It must
 # be set before torch loads OpenMP.

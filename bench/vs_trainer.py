@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_output import emit, machine  # noqa: E402  (a sibling module: bench/ is on sys.path when run as a script)
+from bench_output import emit, machine  # a sibling module: bench/ is on sys.path when run as a script
 
 VARIANTS = ("advcl", "advcl_random", "trainer", "trainer_group")
 MODEL = "all-MiniLM-L6-v2"
