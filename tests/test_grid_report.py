@@ -19,6 +19,8 @@ BASE = [0.70, 0.72, 0.68]  # clean accuracy per seed 0, 1, 2
 ADV = [0.75, 0.80, 0.71]
 BASE_EPS = [0.40, 0.50, 0.45]  # accuracy at ε = 0.1
 ADV_EPS = [0.60, 0.62]  # seed 2 unfinished
+BASE_SHIFT = [(0.02, 1.0), (0.03, 1.2), (0.025, 1.1)]  # (cosine, euclidean distance) at ε = 0.1
+ADV_SHIFT = [(0.01, 0.8), (0.015, 0.9)]
 
 
 def predictions(path, correct):
@@ -54,8 +56,8 @@ eps = [0.1]
     # seed 0: base right on 0-19, adv right on 0-18 and 20-25: b = 1 (19), c = 6 (20-25)
     base_right = [i < 20 for i in range(30)]
     adv_right = [i < 19 or 20 <= i < 26 for i in range(30)]
-    for method, accuracies, robust_accuracies, right in (("base", BASE, BASE_EPS, base_right),
-                                                         ("adv", ADV, ADV_EPS, adv_right)):
+    for method, accuracies, robust_accuracies, shifts, right in (("base", BASE, BASE_EPS, BASE_SHIFT, base_right),
+                                                                 ("adv", ADV, ADV_EPS, ADV_SHIFT, adv_right)):
         for seed, accuracy in enumerate(accuracies):
             job = grid.job(f"{method}-s{seed}")
             result_path(grid, job, clean).parent.mkdir(parents=True)
@@ -65,7 +67,8 @@ eps = [0.1]
             result_path(grid, job, clean).write_text(json.dumps(result))
             if seed < len(robust_accuracies):
                 attacked = {"clean_accuracy": accuracy, "norm": "l2", "steps": 5, "examples": 40,
-                            "results": [{"eps": 0.1, "accuracy": robust_accuracies[seed]}]}
+                            "results": [{"eps": 0.1, "accuracy": robust_accuracies[seed],
+                                         "cosine_distance": shifts[seed][0], "euclidean_distance": shifts[seed][1]}]}
                 result_path(grid, job, robust).write_text(json.dumps({"robustness": attacked}))
     return grid
 
@@ -238,3 +241,17 @@ def test_grid_report_baseline_option(grid, tmp_path):
     assert "| base | adv | -5.33 [" in (tmp_path / "vs_adv" / "report.md").read_text()
     assert_one_line_error(run_cli("grid", "report", str(grid.path), "--baseline", "nope"),
                           "--baseline 'nope' is no evaluated setting")
+
+
+def test_the_representation_shift_under_attack_is_a_table_of_its_own(grid, tmp_path):
+    """CARL's Table 4: how far the attack moves the sentence vector, not scaled like the accuracies."""
+    shift = {row["setting"]: row for row in aggregate(grid, "t", trials=20)["pgd:sst2:validation@40 shift"]["rows"]}
+    adv = shift["adv"]
+    assert adv["metrics"]["cos ε=0.1"]["mean"] == pytest.approx(0.0125)
+    assert adv["metrics"]["l2 ε=0.1"]["sd"] == pytest.approx(math.sqrt(0.005))  # 0.8, 0.9
+    assert adv["tests"]["cos ε=0.1"]["difference"] == pytest.approx(-0.0125)  # seeds 0-1: −0.01, −0.015
+    assert adv["tests"]["l2 ε=0.1"]["difference"] == pytest.approx(-0.25)
+    write_report(grid, tmp_path / "report", "t", trials=20)
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| adv | 2 of 3 (1 unfinished) | 0.0125 ± 0.0035 | 0.8500 ± 0.0707 |" in markdown
+    assert "| base | 3 | 0.0250 ± 0.0050 | 1.1000 ± 0.1000 |" in markdown

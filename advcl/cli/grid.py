@@ -107,8 +107,9 @@ def report(
 ):
     """One table per evaluation: mean ± sample s.d. over seeds, n, and against the baseline the effect (the mean
     paired difference) with its 95 % t-interval over seeds and a test (paired t or Wilcoxon over seeds; McNemar
-    and randomisation on the per-example predictions); robust accuracy against ε as PNG, PDF and SVG. Writes
-    report.md and report.json; cells with unfinished runs say so."""
+    and randomisation on the per-example predictions); for a robustness evaluation also the shift of the sentence
+    vector (cosine and l2 distance) at each ε, and accuracy against ε as PNG, PDF and SVG. Writes report.md and
+    report.json; cells with unfinished runs say so."""
     from advcl.runtime.progress import stderr
     from advcl.errors import BadInput
     from advcl.grid.report import refuse_foreign_folder, write_report

@@ -40,6 +40,17 @@ def metrics_of(evaluation: Evaluation, result: dict) -> dict[str, float]:
     return {k: v for k, v in result["summary"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def shift_of(evaluation: Evaluation, result: dict) -> dict[str, float]:
+    """How far the attack moved the sentence vector at each ε (CARL Table 4): mean cosine distance ``cos ε=…`` and
+    mean euclidean distance ``l2 ε=…`` between clean and adversarial representations."""
+    shifts = {}
+    for r in result["robustness"]["results"]:
+        if "cosine_distance" in r:
+            shifts[f"cos ε={r['eps']:g}"] = r["cosine_distance"]
+            shifts[f"l2 ε={r['eps']:g}"] = r["euclidean_distance"]
+    return shifts
+
+
 def spread(values: list[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (n − 1; None for a single value)."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
@@ -104,7 +115,8 @@ class Cell:
     missing: list[str] = field(default_factory=list)
 
 
-def read_cell(grid: Grid, evaluation: Evaluation, setting: str, jobs: list[Job]) -> Cell:
+def read_cell(grid: Grid, evaluation: Evaluation, setting: str, jobs: list[Job], numbers=metrics_of) -> Cell:
+    """One setting's ``numbers`` (:func:`metrics_of`, :func:`shift_of`) on one evaluation, per seed."""
     cell = Cell(setting, [j.name for j in jobs])
     for job in jobs:
         path = result_path(grid, job, evaluation)
@@ -112,7 +124,7 @@ def read_cell(grid: Grid, evaluation: Evaluation, setting: str, jobs: list[Job])
             cell.missing.append(job.name)
             continue
         result = json.loads(path.read_text(encoding="utf-8"))
-        for metric, value in metrics_of(evaluation, result).items():
+        for metric, value in numbers(evaluation, result).items():
             cell.values.setdefault(metric, {})[job.seed] = value
         if evaluation.kind == "clean" and result.get("predictions"):
             cell.predictions[job.seed] = Path(result["predictions"])
@@ -177,26 +189,39 @@ def training_rows(grid: Grid) -> list[dict]:
 
 
 def aggregate(grid: Grid, test: str = "t", trials: int = 10_000, seed: int = 0) -> dict:
-    """``{evaluation label: {"kind", "percent", "rows": [...]}}``: a row per evaluated setting, in grid order."""
+    """``{evaluation label: {"kind", "percent", "rows": [...]}}``: a row per evaluated setting, in grid order; a
+    robustness evaluation adds ``"LABEL shift"`` (kind ``shift``): the representation shift at each ε."""
     settings: dict[str, list[Job]] = {}
     for job in grid.jobs:
         if job.evaluations:
             settings.setdefault(job.setting, []).append(job)
     tables = {}
     for evaluation in grid.spec.evaluate:
-        cells = {s: read_cell(grid, evaluation, s, jobs) for s, jobs in settings.items()}
-        rows = []
-        for setting, cell in cells.items():
-            row = {"setting": setting, "runs": cell.runs, "n": len(cell.runs) - len(cell.missing),
-                   "of": len(cell.runs), "unfinished": cell.missing, "examples": cell.examples, "metrics": {}}
-            for metric, values in cell.values.items():
-                mean, sd = spread(list(values.values()))
-                row["metrics"][metric] = {"mean": mean, "sd": sd, "n": len(values)}
-            base = baseline_of(grid, settings[setting][0])
-            if base is not None and base in cells:
-                row["baseline"] = base
-                row["tests"] = compare(cell, cells[base], test, trials, seed)
-            rows.append(row)
-        tables[evaluation.label] = {"kind": evaluation.kind, "percent": evaluation.kind in PERCENT_KINDS,
-                                    "rows": rows}
+        tables[evaluation.label] = _table(grid, evaluation, settings, metrics_of, test, trials, seed) | {
+            "kind": evaluation.kind, "percent": evaluation.kind in PERCENT_KINDS}
+        if evaluation.kind == "robust":
+            shift = _table(grid, evaluation, settings, shift_of, test, trials, seed)
+            if any(row["metrics"] for row in shift["rows"]):
+                tables[f"{evaluation.label} shift"] = shift | {
+                    "kind": "shift", "percent": False, "digits": 4,
+                    "what": "mean cosine (cos) and euclidean (l2) distance between clean and attacked sentence vectors"}
     return tables
+
+
+def _table(grid: Grid, evaluation: Evaluation, settings: dict[str, list[Job]], numbers, test: str, trials: int,
+           seed: int) -> dict:
+    """Rows of one evaluation's ``numbers`` per setting, each tested against its baseline."""
+    cells = {s: read_cell(grid, evaluation, s, jobs, numbers) for s, jobs in settings.items()}
+    rows = []
+    for setting, cell in cells.items():
+        row = {"setting": setting, "runs": cell.runs, "n": len(cell.runs) - len(cell.missing),
+               "of": len(cell.runs), "unfinished": cell.missing, "examples": cell.examples, "metrics": {}}
+        for metric, values in cell.values.items():
+            mean, sd = spread(list(values.values()))
+            row["metrics"][metric] = {"mean": mean, "sd": sd, "n": len(values)}
+        base = baseline_of(grid, settings[setting][0])
+        if base is not None and base in cells:
+            row["baseline"] = base
+            row["tests"] = compare(cell, cells[base], test, trials, seed)
+        rows.append(row)
+    return {"rows": rows}

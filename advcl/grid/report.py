@@ -24,11 +24,12 @@ def _p(value) -> str:
     return "–" if value is None else f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
 
 
-def comparison_text(test: dict, percent: bool = False) -> str:
+def comparison_text(test: dict, percent: bool = False, digits: int = 2) -> str:
     """``+1.40 [-0.99, +3.80] (0.139)``: the mean difference, its 95 % interval (left out under 2 pairs) and p."""
     scale = 100 if percent else 1
-    interval = "" if test["ci95"] is None else " [{:+.2f}, {:+.2f}]".format(*(scale * x for x in test["ci95"]))
-    return f"{scale * test['difference']:+.2f}{interval} ({_p(test['p'])})"
+    bounds = "" if test["ci95"] is None else ", ".join(f"{scale * x:+.{digits}f}" for x in test["ci95"])
+    interval = f" [{bounds}]" if bounds else ""
+    return f"{scale * test['difference']:+.{digits}f}{interval} ({_p(test['p'])})"
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -40,21 +41,22 @@ def table_markdown(label: str, table: dict, test: str) -> list[str]:
     examples = sorted({row["examples"] for row in table["rows"] if row["examples"]})
     lines = [f"## {label}", ""]
     if examples:
-        lines += [f"{table['kind']} evaluation on {', '.join(map(str, examples))} examples"
+        lines += [f"{table.get('what', table['kind'] + ' evaluation')} on {', '.join(map(str, examples))} examples"
                   + (" (× 100)" if table["percent"] else "") + "; mean ± sample s.d. over seeds.", ""]
     rows = []
     for row in table["rows"]:
         n = f"{row['n']}" + (f" of {row['of']} ({len(row['unfinished'])} unfinished)" if row["unfinished"] else "")
-        rows.append([row["setting"], n, *(cell_text(row["metrics"][m], table["percent"]) if m in row["metrics"]
-                                          else "unfinished" for m in metrics)])
+        rows.append([row["setting"], n, *(cell_text(row["metrics"][m], table["percent"], table.get("digits"))
+                                          if m in row["metrics"] else "unfinished" for m in metrics)])
     lines += _markdown_table(["setting", "n", *metrics], rows)
     tested = [row for row in table["rows"] if "baseline" in row]
     if tested and metrics:
-        lines += [""] + comparison_markdown(tested, metrics, table["percent"], test)
+        lines += [""] + comparison_markdown(tested, metrics, table["percent"], test, table.get("digits") or 2)
     return lines + [""]
 
 
-def comparison_markdown(tested: list[dict], metrics: list[str], percent: bool, test: str) -> list[str]:
+def comparison_markdown(tested: list[dict], metrics: list[str], percent: bool, test: str,
+                        digits: int = 2) -> list[str]:
     """Each setting against its baseline: ``Δ [lo, hi] (p)`` per metric, "unfinished" where no seed pairs."""
     per_example = any("per_example" in r["tests"] for r in tested)
     pairs = sorted({t["pairs"] for r in tested for m, t in r["tests"].items() if m != "per_example"})
@@ -67,7 +69,7 @@ def comparison_markdown(tested: list[dict], metrics: list[str], percent: bool, t
     rows = []
     for row in tested:
         tests = row["tests"]
-        cells = [comparison_text(tests[m], percent) if m in tests else "unfinished" for m in metrics]
+        cells = [comparison_text(tests[m], percent, digits) if m in tests else "unfinished" for m in metrics]
         if per_example:
             cells.append(", ".join(_p(t["mcnemar_p"]) for t in tests.get("per_example", {}).values()) or "–")
         rows.append([row["setting"], row["baseline"], *cells])
