@@ -18,11 +18,10 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
     """Score each model on the suite and print (or ``--json``) the results. A run folder keeps them in its report:
     under the suite's name, ``@N`` appended for a sampled suite and `` (cls pooling)`` for a ``pooling`` that
     replaces the model's own."""
+    from advcl.modeling.pooling import POOLINGS
     from advcl.runtime.devices import pick_device
     from advcl.runtime.progress import simple_progress, stderr
     from advcl.runs import RunFolder, load_model
-
-    from advcl.modeling.pooling import POOLINGS
 
     if suite not in SUITES:
         raise BadInput(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")

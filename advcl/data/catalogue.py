@@ -183,7 +183,6 @@ def task_of_spec(spec: str) -> DataTask:
     return task_of_columns(Columns()) if meta is None else meta_task(meta, name)
 
 
-
 def declared_score_range(meta: dict, name: str) -> ScoreRange | None:
     """The gold-score range an STS dataset's meta.json declares: ``score_range``, else ``hub.score_range``."""
     declared = meta.get("score_range") or (meta.get("hub") or {}).get("score_range")

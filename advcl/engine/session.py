@@ -83,7 +83,8 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     label_names = train.label_names if needs_labels else None
     validation = None
     if d.validation:
-        validation = load_data(d.validation, columns, label_names, "the training data").sample(d.max_eval_examples, recipe.run.seed)
+        validation = load_data(d.validation, columns, label_names, "the training data")
+        validation = validation.sample(d.max_eval_examples, recipe.run.seed)
     hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
     check_model_positions(recipe.model, hf.config)
     num_labels = len(label_names) if label_names else 0
