@@ -23,8 +23,9 @@ from advcl.runtime.atomic import atomic_path
 DPI = 120
 FORMATS = (".png", ".pdf", ".svg")
 VECTOR_TWIN = ".pdf"  # written beside every PNG
-# no creation date in the files: the same figure gives the same bytes
+# no creation date in the files and fixed SVG element ids: the same figure gives the same bytes
 METADATA = {".pdf": {"CreationDate": None}, ".svg": {"Date": None}, ".png": {}}
+SVG_HASHSALT = "advcl"  # matplotlib derives SVG ids from a random salt unless one is set
 
 
 def save_figure(figure, path: Path, dpi: int = DPI) -> list[Path]:
@@ -36,7 +37,7 @@ def save_figure(figure, path: Path, dpi: int = DPI) -> list[Path]:
         figure.tight_layout()
         for target in paths:
             suffix = target.suffix.lower()
-            with atomic_path(target) as tmp:
+            with atomic_path(target) as tmp, matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
                 figure.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=METADATA[suffix])
     finally:
         plt.close(figure)

@@ -55,6 +55,21 @@ def test_save_figure_writes_the_png_and_a_pdf_twin(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "g.svg"]  # no temporary files left
 
 
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_the_same_figure_gives_the_same_bytes(tmp_path, suffix):
+    """Reports regenerated from the same runs must not change the committed files (no dates, no random SVG ids)."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name in ("a", "b"):
+        figure, axes = plt.subplots()
+        axes.errorbar([0, 1, 2], [0.9, 0.5, 0.3], yerr=[0.01, 0.02, 0.03], marker="o", label="x")
+        axes.legend()
+        save_figure(figure, tmp_path / f"{name}{suffix}")
+        written.append((tmp_path / f"{name}{suffix}").read_bytes())
+    assert written[0] == written[1]
+
+
 def summary(label, seed, lr=1e-3):
     recipe = {"run": {"name": label, "seed": seed, "output_dir": "runs"}, "train": {"lr": lr}}
     return RunSummary(label, None, {}, recipe=recipe)
