@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, write_tiny_recipe
 
 from advcl.grid.aggregate import Cell, aggregate, compare
-from advcl.grid.report import write_report
+from advcl.grid.report import comparison_text, write_report
 from advcl.grid.spec import load_grid
 from advcl.grid.steps import result_path
 
@@ -112,6 +112,15 @@ def test_no_interval_under_two_pairs():
     assert (one["pairs"], one["difference"], one["ci95"], one["p"]) == (1, pytest.approx(0.3), None, None)
     assert compare(Cell("ours", [], values={"score": {0: 0.9}}),
                    Cell("base", [], values={"score": {1: 0.5}}), "t", trials=10, seed=0) == {}
+
+
+def test_the_same_difference_at_every_seed_is_said_not_shown_as_an_interval():
+    tested = compare(Cell("ours", [], values={"score": {0: 0.75, 1: 0.5, 2: 0.25}}),
+                     Cell("base", [], values={"score": {0: 0.5, 1: 0.25, 2: 0.0}}), "t", trials=10, seed=0)["score"]
+    assert (tested["difference"], tested["ci95"], tested["p"]) == (0.25, [0.25, 0.25], None)
+    assert comparison_text(tested, percent=True) == "+25.00 (the same at every seed: no interval, no test)"
+    varied = dict(tested, ci95=[0.125, 0.375], p=0.0416)
+    assert comparison_text(varied, percent=True) == "+25.00 [+12.50, +37.50] (0.042)"
 
 
 def test_mean_sd_and_tests_match_hand_computed_values(grid):

@@ -25,8 +25,11 @@ def _p(value) -> str:
 
 
 def comparison_text(test: dict, percent: bool = False, digits: int = 2) -> str:
-    """``+1.40 [-0.99, +3.80] (0.139)``: the mean difference, its 95 % interval (left out under 2 pairs) and p."""
+    """``+1.40 [-0.99, +3.80] (0.139)``: the mean difference, its 95 % interval (left out under 2 pairs) and p.
+    Where every seed gave the same difference the interval has no width and the test is undefined: said so."""
     scale = 100 if percent else 1
+    if test["ci95"] is not None and test["ci95"][0] == test["ci95"][1]:
+        return f"{scale * test['difference']:+.{digits}f} (the same at every seed: no interval, no test)"
     bounds = "" if test["ci95"] is None else ", ".join(f"{scale * x:+.{digits}f}" for x in test["ci95"])
     interval = f" [{bounds}]" if bounds else ""
     return f"{scale * test['difference']:+.{digits}f}{interval} ({_p(test['p'])})"
