@@ -117,6 +117,12 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, split
 
 
+def datasets_source(spec: str):
+    """What :mod:`advcl.data.hf_datasets` reads ``spec`` from (a hub dataset, a ``save_to_disk`` folder, a
+    JSON-array file), or None; a catalogue name always wins (the offline catalogue first)."""
+    return resolve_spec(spec) if meta_for(spec.partition(":")[0]) is None else None
+
+
 def load_data(spec: str, columns: Columns | None = None, label_names: list[str] | None = None,
               holder: str = "the model") -> TextDataset:
     """Load a catalogue split (``sst2:validation``) or a user file with the given ``columns``.
@@ -131,10 +137,9 @@ def load_data(spec: str, columns: Columns | None = None, label_names: list[str] 
     ``label_names`` orders the classes (those of a model, of a recipe's ``data.labels``, of a training split: the
     ``holder`` an error names); a dataset that declares another number of classes is refused.
     """
-    if meta_for(spec.partition(":")[0]) is None:  # the offline catalogue first
-        source = resolve_spec(spec)
-        if source is not None:
-            return load_hf_data(source, columns, label_names, holder)
+    source = datasets_source(spec)
+    if source is not None:
+        return load_hf_data(source, columns, label_names, holder)
     if is_file_spec(spec):
         path = Path(spec)
         columns = columns or Columns()
@@ -176,7 +181,7 @@ def task_of_spec(spec: str) -> DataTask:
     """The task ``--data`` will load as, known before it is read (a command may need it to choose its model): a
     catalogue or dataset-folder entry's meta.json task; for a user file or a hub dataset, the task of the default
     columns (text, label), as :func:`load_data` without ``columns`` reads them."""
-    if is_file_spec(spec) or (meta_for(spec.partition(":")[0]) is None and resolve_spec(spec) is not None):
+    if is_file_spec(spec) or datasets_source(spec) is not None:
         return task_of_columns(Columns())
     name = parse_spec(spec)[0]
     meta = meta_for(name)
