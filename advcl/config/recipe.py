@@ -63,8 +63,9 @@ def load_recipe(path: str | Path | None, overrides: list[str] = (), data: dict |
         recipe.run.name = path.stem if path is not None else "run"
     if recipe.model.pooling == "auto":
         from advcl.modeling.loading import default_pooling
+        from advcl.runs.start_from import run_pooling
 
-        recipe.model.pooling = default_pooling(recipe.model.name)
+        recipe.model.pooling = run_pooling(recipe.model.name) or default_pooling(recipe.model.name)
     check_recipe(recipe)
     return recipe
 

@@ -22,7 +22,7 @@ class RunConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "all-MiniLM-L6-v2"  # local folder, hub id, or a pip-packaged encoder
+    name: str = "all-MiniLM-L6-v2"  # local folder, hub id, pip-packaged encoder, or an advcl run folder (its encoder)
     # sentence representation used by losses, `embed` and the exports; "auto" = what the model folder's own
     # sentence-transformers config declares (1_Pooling/config.json), else cls; the resolved recipe holds the choice
     pooling: Literal["auto", "cls", "mean"] = "auto"

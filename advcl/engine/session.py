@@ -24,10 +24,10 @@ from advcl.engine.validation import make_validator
 from advcl.errors import BadInput
 from advcl.interrupts import raising_keyboard_interrupt
 from advcl.modeling.encoder import EncoderClassifier, classifier_pooling
-from advcl.modeling.loading import load_classifier
 from advcl.objectives.base import create
 from advcl.plugins import registry
 from advcl.runs import RunFolder
+from advcl.runs.start_from import load_start_model
 
 
 def run_folder_for(recipe: Recipe) -> RunFolder:
@@ -85,7 +85,7 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if d.validation:
         validation = load_data(d.validation, columns, label_names, "the training data")
         validation = validation.sample(d.max_eval_examples, recipe.run.seed)
-    hf, tokenizer, _ = load_classifier(recipe.model.name, label_names)
+    hf, tokenizer, _ = load_start_model(recipe.model.name, label_names)
     check_model_positions(recipe.model, hf.config)
     num_labels = len(label_names) if label_names else 0
     validate = make_validator(recipe, validation, tokenizer, num_labels, device) if validation else None

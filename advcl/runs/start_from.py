@@ -1,0 +1,62 @@
+"""The model a training run starts from: ``model.name`` names a model folder, a packaged encoder or a hub id
+(:func:`advcl.modeling.loading.load_classifier`), or an earlier advcl run folder.
+
+From a run folder, the new run takes the encoder of the checkpoint ``advcl eval`` would read (the best one, else
+the last) and a new classification head sized for its own labels: a classifier fine-tuned from a sentence encoder
+advcl trained, as RobustSentEmbed (Rafiei Asl et al., 2024, §4.3) fine-tunes its embeddings and attacks the
+classifier. The run's config.json gives the architecture and dropout, its ``model/`` folder the tokenizer.
+"""
+
+from __future__ import annotations
+
+from advcl.errors import BadInput
+from advcl.runs import RunFolder
+from advcl.runs.checkpoints import read_tensors
+
+
+def load_start_model(name: str, label_names: list[str] | None = None):
+    """(hf sequence-classification model, tokenizer, what was loaded) for ``model.name``."""
+    from advcl.modeling.loading import load_classifier
+
+    if not RunFolder.is_run(name):
+        return load_classifier(name, label_names)
+    return _encoder_of_run(RunFolder(name), label_names)
+
+
+def run_pooling(name: str) -> str | None:
+    """The pooling a run folder was trained with (``model.pooling = "auto"`` keeps it); None for anything else."""
+    if not RunFolder.is_run(name):
+        return None
+    from advcl.config.recipe import load_recipe
+
+    return load_recipe(RunFolder(name).config).model.pooling
+
+
+def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from advcl.modeling.loading import load_tokenizer
+
+    folder = run.checkpoint("best")
+    try:
+        config = AutoConfig.from_pretrained(run.model_dir)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{run.model_dir / 'config.json'} is not a readable model configuration "
+                       f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+    if label_names:
+        config.num_labels = len(label_names)
+        config.id2label = dict(enumerate(label_names))
+        config.label2id = {n: i for i, n in enumerate(label_names)}
+        config.problem_type = None
+    hf = AutoModelForSequenceClassification.from_config(config)
+    prefix = f"{hf.base_model_prefix}."
+    weights = folder / "model.safetensors"
+    encoder = {k: v for k, v in read_tensors(weights).items() if k.startswith(prefix)}
+    try:
+        missing, _ = hf.load_state_dict(encoder, strict=False)
+    except RuntimeError as exc:
+        raise BadInput(f"{weights} does not fit the model in {run.model_dir} ({str(exc).strip().splitlines()[0]})") from None
+    missing_encoder = [k for k in missing if k.startswith(prefix)]
+    if missing_encoder or not encoder:
+        raise BadInput(f"{weights} has no encoder weights for {missing_encoder[0] if missing_encoder else prefix}…")
+    return hf, load_tokenizer(str(run.model_dir)), str(folder)
