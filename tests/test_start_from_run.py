@@ -66,3 +66,14 @@ def test_a_run_folder_without_a_checkpoint_is_refused_in_one_line(tmp_path, sour
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir, run={"name": "from-empty"}, model={"name": str(empty)})
     assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "has no finished checkpoint")
     assert not (tmp_path / "runs" / "from-empty").exists()
+
+
+def test_an_unfinished_run_is_refused_in_one_line(tmp_path, source_run, tiny_model_dir):
+    stopped = tmp_path / "stopped"
+    shutil.copytree(source_run, stopped)
+    report = json.loads((stopped / "report.json").read_text())
+    (stopped / "report.json").write_text(json.dumps(report | {"status": "interrupted"}))
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, run={"name": "from-stopped"}, model={"name": str(stopped)})
+    assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "has not finished training (status: interrupted)",
+                          "advcl train --resume")
+    assert not (tmp_path / "runs" / "from-stopped").exists()

@@ -1,7 +1,7 @@
 """The model a training run starts from: ``model.name`` names a model folder, a packaged encoder or a hub id
 (:func:`advcl.modeling.loading.load_classifier`), or an earlier advcl run folder.
 
-From a run folder, the new run takes the encoder of the checkpoint ``advcl eval`` would read (the best one, else
+From a finished run folder, the new run takes the encoder of the checkpoint ``advcl eval`` would read (the best one, else
 the last) and a new classification head sized for its own labels: a classifier fine-tuned from a sentence encoder
 advcl trained, as RobustSentEmbed (Rafiei Asl et al., 2024, §4.3) fine-tunes its embeddings and attacks the
 classifier. The run's config.json gives the architecture and dropout, its ``model/`` folder the tokenizer.
@@ -37,6 +37,10 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
 
     from advcl.modeling.loading import load_tokenizer
 
+    status = run.read_report().get("status")
+    if status != "completed":  # a run still training, stopped or failed would give a half-trained encoder
+        raise BadInput(f"run {run.path} has not finished training (status: {status or 'no report.json'}): "
+                       f"resume it (advcl train --resume {run.path}) or start from a finished run")
     folder = run.checkpoint("best")
     try:
         config = AutoConfig.from_pretrained(run.model_dir)
