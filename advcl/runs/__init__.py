@@ -52,6 +52,16 @@ class RunFolder:
     def is_run(path: str | Path) -> bool:
         return (Path(path) / "config.toml").is_file() and (Path(path) / "model").is_dir()
 
+    def model_config(self):
+        """The transformers configuration in ``model/config.json``; an unreadable one is a one-line BadInput."""
+        from transformers import AutoConfig
+
+        try:
+            return AutoConfig.from_pretrained(self.model_dir)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BadInput(f"{self.model_dir / 'config.json'} is not a readable model configuration ({reason})") from None
+
     def _sibling(self, purpose: str) -> Path:
         return self.path.with_name(f".{self.path.name}.{purpose}-{os.getpid()}")
 
@@ -234,7 +244,7 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
     """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name. A model folder pools
     and truncates as its sentence-transformers config declares (1_Pooling/config.json, sentence_bert_config.json),
     else [CLS] and the tokenizer's limit (at most 512 tokens)."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     from advcl.config.recipe import load_recipe
     from advcl.modeling.loading import (load_classifier, load_tokenizer, packaged_max_length, packaged_pooling,
@@ -244,12 +254,12 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
         run = RunFolder(path)
         recipe = load_recipe(run.config)
         folder = run.checkpoint(which)
+        config = run.model_config()
         try:
-            config = AutoConfig.from_pretrained(run.model_dir)
             labels = [config.id2label[i] for i in range(config.num_labels)]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise BadInput(f"{run.model_dir / 'config.json'} is not a readable model configuration "
-                           f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+                           f"(id2label lacks label {exc})") from None
         hf = AutoModelForSequenceClassification.from_config(config)
         model = EncoderClassifier(hf, pooling or recipe.model.pooling, classifier_pooling(recipe))
         weights = folder / "model.safetensors"

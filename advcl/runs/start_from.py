@@ -33,7 +33,7 @@ def run_pooling(name: str) -> str | None:
 
 
 def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     from advcl.modeling.loading import load_tokenizer
 
@@ -42,11 +42,7 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
         raise BadInput(f"run {run.path} has not finished training (status: {status or 'no report.json'}): "
                        f"resume it (advcl train --resume {run.path}) or start from a finished run")
     folder = run.checkpoint("best")
-    try:
-        config = AutoConfig.from_pretrained(run.model_dir)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{run.model_dir / 'config.json'} is not a readable model configuration "
-                       f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+    config = run.model_config()
     if label_names:
         config.num_labels = len(label_names)
         config.id2label = dict(enumerate(label_names))
