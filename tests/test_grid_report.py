@@ -198,6 +198,13 @@ def test_the_report_replaces_only_its_own_folder(grid, tmp_path):
     refuse_foreign_folder(tmp_path / "new")
 
 
+def test_no_plots_writes_the_tables_alone(grid, tmp_path):
+    result = write_report(grid, tmp_path / "tables", "t", trials=20, plots=False)
+    assert result["plots"] == [] and sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["report.json", "report.md"]
+    markdown = (tmp_path / "tables" / "report.md").read_text()
+    assert "![" not in markdown and "| adv | base | +5.33 [-0.92, +11.58] (0.067) |" in markdown
+
+
 def test_a_seeded_result_is_paired_only_with_its_own_seed(grid):
     """Before, a baseline whose other seeds were unfinished was paired with every seed of the setting."""
     robust = grid.spec.evaluate[1]

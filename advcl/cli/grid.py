@@ -94,7 +94,8 @@ def run(
     epilog="Examples:\n\n"
     "  advcl grid report docs/results/sst2_supervised.toml\n\n"
     "  advcl grid report docs/results/sst2_supervised.toml --output paper/tables --seed-test wilcoxon\n\n"
-    "  advcl grid report docs/results/agnews_robust.toml --baseline freelb --output docs/results/agnews_robust/vs_freelb",
+    "  advcl grid report docs/results/agnews_robust.toml --baseline freelb --no-plots "
+    "--output docs/results/agnews_robust/vs_freelb",
 )
 def report(
     grid_file: Path = GRID_ARGUMENT,
@@ -103,6 +104,8 @@ def report(
     baseline: str = typer.Option(None, "--baseline", help="Test every setting against this method or model "
                                  "instead of the grid file's baseline."),
     trials: int = typer.Option(10_000, min=1, help="Shuffles of the randomisation test."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw accuracy against ε (--no-plots: tables "
+                               "only, e.g. a second report of the same runs against another --baseline)."),
     as_json: bool = JSON_OPTION,
 ):
     """One table per evaluation: mean ± sample s.d. over seeds, n, and against the baseline the effect (the mean
@@ -122,7 +125,7 @@ def report(
     output = output or grid.state_dir / "report"
     refuse_run_folder(output)
     refuse_foreign_folder(output)
-    result = write_report(grid, output, seed_test, trials)
+    result = write_report(grid, output, seed_test, trials, plots)
     if as_json:
         print_json(result)
         return

@@ -112,8 +112,8 @@ def refuse_foreign_folder(output: Path) -> None:
             raise BadInput(f"--output {output} holds other files and no grid report: give an empty or new folder")
 
 
-def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000) -> dict:
-    """Aggregate, draw and write; returns what report.json holds."""
+def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000, plots: bool = True) -> dict:
+    """Aggregate, draw (unless not ``plots``) and write; returns what report.json holds."""
     tables = aggregate(grid, test, trials)
     output.mkdir(parents=True, exist_ok=True)
     result = {"grid": str(grid.path), "baseline": grid.spec.baseline or None, "seed_test": test, "trials": trials,
@@ -130,7 +130,7 @@ def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000
         parts.append("")
     for label, table in tables.items():
         parts += table_markdown(label, table, test)
-        if table["kind"] != "robust":
+        if table["kind"] != "robust" or not plots:
             continue
         rows, groups = robustness_rows(label, table, grid)
         if not rows:
