@@ -1,4 +1,4 @@
-"""``advcl grid run`` and ``advcl grid report``: an experiment (recipes × overrides × seeds, and the evaluations
+"""``advcl grid run``, ``advcl grid status`` and ``advcl grid report``: an experiment (recipes × overrides × seeds, and the evaluations
 of every finished run) as one TOML file (advcl.grid)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from advcl.cli.app import JSON_OPTION, app, print_json
+from advcl.cli.app import JSON_OPTION, app, print_json, print_table
 
 grid_app = typer.Typer(
     help="Experiments as one file: recipes × overrides × seeds, evaluated and aggregated (docs/results/*.toml).",
@@ -87,6 +87,38 @@ def run(
         names = ", ".join(sorted(queue.failed))
         raise RunFailed(f"{len(queue.failed)} of {len(grid.jobs)} jobs failed ({names}); why: "
                         f"{grid.state_dir}/JOB/failed.json; run the grid again to retry them")
+
+
+@grid_app.command(
+    "status",
+    epilog="Examples:\n\n"
+    "  advcl grid status docs/results/agnews_robust.toml\n\n"
+    "  advcl grid status docs/results/agnews_robust.toml --json | jq '.jobs[] | select(.state == \"failed\")'",
+)
+def status(grid_file: Path = GRID_ARGUMENT, as_json: bool = JSON_OPTION):
+    """Where the grid stands, from what is on disk (safe while `advcl grid run` works): each job done, training
+    (step of total), evaluating, waiting or failed (why), its evaluations done, and an estimate of the training
+    time left."""
+    from advcl.grid.spec import load_grid
+    from advcl.grid.status import grid_status
+
+    result = grid_status(load_grid(grid_file, check_recipes=False))
+    if as_json:
+        print_json(result)
+        return
+    rows = [[j["job"], j["state"], j["training"], f"{j['evaluations_done']} of {j['evaluations']}",
+             j["error"] or ", ".join(label for label in j["left"] if label not in ("train", "resume"))]
+            for j in result["jobs"]]
+    print_table(str(grid_file), ["job", "state", "training", "evaluations", "left (or why it failed)"], rows)
+    counts = ", ".join(f"{n} {state}" for state, n in result["counts"].items())
+    unknown = result["runs_without_estimate"]
+    print(f"{len(result['jobs'])} jobs: {counts}; evaluations {result['evaluations_done']} of "
+          f"{result['evaluations']}; training left ≈ {_duration(result['training_seconds_left'])} (one worker's time)"
+          + (f" (and {unknown} run{'s' * (unknown > 1)} with no estimate yet)" if unknown else ""))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 @grid_app.command(

@@ -1,0 +1,114 @@
+"""``advcl grid status``: where a grid stands, read from what is on disk (nothing is started, changed or locked),
+so it can be asked while ``advcl grid run`` works in the background.
+
+Per job: done, failed (its failed.json), training (the run's last logged step of its total, and report.json's
+status: a run killed with its grid still says "running"), evaluations left, or waiting. The training time left is
+an estimate of one worker's time: a started run's remaining steps at its own seconds per step so far; a run not
+started yet at the mean training time of its method's finished runs (none finished: of its started runs'
+projections; none started: no estimate).
+Evaluations are not estimated.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from advcl.grid.spec import Grid, Job
+from advcl.grid.steps import job_dir, pending_steps
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def last_logged_step(run: Path) -> int | None:
+    """The step of the last training row of ``run``'s metrics.jsonl (its report.json's moves at checkpoints only)."""
+    try:
+        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        if isinstance(row, dict) and row.get("split") == "train" and isinstance(row.get("step"), int):
+            return row["step"]
+    return None
+
+
+def _seconds_per_run(grid: Grid) -> dict[str, float]:
+    """Each method's training seconds per run: the mean over its completed runs, else over its started runs'
+    projections (seconds per step so far × total steps)."""
+    finished: dict[str, list[float]] = {}
+    projected: dict[str, list[float]] = {}
+    for job in grid.jobs:
+        report = _read_json(Path(job.model, "report.json")) if job.kind == "run" else {}
+        seconds, step, total = report.get("train_seconds"), report.get("step"), report.get("total_steps")
+        if not isinstance(seconds, (int, float)):
+            continue
+        if report.get("status") == "completed":
+            finished.setdefault(job.method, []).append(float(seconds))
+        elif isinstance(step, int) and step > 0 and isinstance(total, int):
+            projected.setdefault(job.method, []).append(seconds / step * total)
+    return {method: statistics.mean(finished.get(method) or projected[method]) for method in finished | projected}
+
+
+def job_status(grid: Grid, job: Job, per_run: dict[str, float]) -> dict:
+    """One job's state, what is left of it, and its training seconds still to go (None: no estimate)."""
+    left = [step.label for step in pending_steps(grid, job)]
+    row = {"job": job.name, "kind": job.kind, "setting": job.setting, "seed": job.seed, "training": "–",
+           "evaluations_done": sum(e.label not in left for e in job.evaluations),
+           "evaluations": len(job.evaluations), "left": left, "error": "", "training_seconds_left": 0.0}
+    if job.kind == "run":
+        row |= _training(job, per_run, trained=not {"train", "resume"} & set(left))
+    error = _read_json(job_dir(grid, job) / "failed.json").get("error")
+    if error:
+        row |= {"state": "failed", "error": str(error)}
+    elif not left:
+        row["state"] = "done"
+    elif "resume" in left:  # a run folder, not finished
+        row["state"] = "training"
+    elif "train" in left or "perturb" in left:
+        row["state"] = "waiting"
+    else:
+        row["state"] = "evaluating"
+    return row
+
+
+def _training(job: Job, per_run: dict[str, float], trained: bool) -> dict:
+    if trained:
+        return {"training": "done", "training_seconds_left": 0.0}
+    report = _read_json(Path(job.model, "report.json"))
+    total, step, seconds = report.get("total_steps"), report.get("step"), report.get("train_seconds")
+    if not report or not isinstance(total, int):
+        estimate = per_run.get(job.method)
+        return {"training": "not started", "training_seconds_left": estimate}
+    logged = last_logged_step(Path(job.model))
+    now = max(x for x in (logged, step, 0) if isinstance(x, int))
+    rate = seconds / step if isinstance(seconds, (int, float)) and isinstance(step, int) and step > 0 else None
+    if rate is None:  # started, no checkpoint yet: its method's finished runs, scaled to what is left
+        whole = per_run.get(job.method)
+        rate = whole / total if whole is not None and total else None
+    left = None if rate is None else max(total - now, 0) * rate
+    return {"training": f"step {now} of {total} ({report.get('status', 'unknown')})", "training_seconds_left": left}
+
+
+def grid_status(grid: Grid) -> dict:
+    """Every job's :func:`job_status` and the totals."""
+    per_run = _seconds_per_run(grid)
+    jobs = [job_status(grid, job, per_run) for job in grid.jobs]
+    estimates = [j["training_seconds_left"] for j in jobs if j["kind"] == "run" and j["training"] != "done"]
+    counts = {state: sum(j["state"] == state for j in jobs)
+              for state in ("done", "training", "evaluating", "waiting", "failed")}
+    return {"grid": str(grid.path), "jobs": jobs, "counts": counts,
+            "evaluations_done": sum(j["evaluations_done"] for j in jobs),
+            "evaluations": sum(j["evaluations"] for j in jobs),
+            "training_seconds_left": sum(e for e in estimates if e is not None),
+            "runs_without_estimate": sum(e is None for e in estimates)}
