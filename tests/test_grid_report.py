@@ -119,6 +119,12 @@ def test_the_same_difference_at_every_seed_is_said_not_shown_as_an_interval():
                      Cell("base", [], values={"score": {0: 0.5, 1: 0.25, 2: 0.0}}), "t", trials=10, seed=0)["score"]
     assert (tested["difference"], tested["ci95"], tested["p"]) == (0.25, [0.25, 0.25], None)
     assert comparison_text(tested, percent=True) == "+25.00 (the same at every seed: no interval, no test)"
+    # equal on paper, not in floats: 0.644 − 0.600, 0.670 − 0.626, 0.702 − 0.658 (k/500 accuracies)
+    rounded = compare(Cell("ours", [], values={"score": {0: 0.600, 1: 0.626, 2: 0.658}}),
+                      Cell("base", [], values={"score": {0: 0.644, 1: 0.670, 2: 0.702}}), "t", trials=10, seed=0)["score"]
+    assert len({0.600 - 0.644, 0.626 - 0.670, 0.658 - 0.702}) > 1  # the case this guards against
+    assert rounded["p"] is None and rounded["ci95"][0] == rounded["ci95"][1]
+    assert comparison_text(rounded, percent=True) == "-4.40 (the same at every seed: no interval, no test)"
     varied = dict(tested, ci95=[0.125, 0.375], p=0.0416)
     assert comparison_text(varied, percent=True) == "+25.00 [+12.50, +37.50] (0.042)"
 
