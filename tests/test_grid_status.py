@@ -53,6 +53,8 @@ data = "sst2:validation"
     job_dir(grid, grid.job("adv-s0")).mkdir(parents=True)
     (job_dir(grid, grid.job("adv-s0")) / "failed.json").write_text(json.dumps({"error": "train: exit 2: error: boom"}))
     run_folder(out / "adv-s1", {"status": "completed", "step": 10, "total_steps": 10, "train_seconds": 30.0})
+    job_dir(grid, grid.job("adv-s1")).mkdir(parents=True)
+    (job_dir(grid, grid.job("adv-s1")) / ".sst2_validation.json.partial").write_text("")  # being evaluated
     return grid
 
 
@@ -73,7 +75,7 @@ def test_each_jobs_state_and_the_training_time_left(grid):
     assert {name: j["training_seconds_left"] for name, j in jobs.items()} == {
         "base-s0": 0.0, "base-s1": 10.0, "base-s2": 20.0, "adv-s0": 30.0, "adv-s1": 0.0, "adv-s2": 30.0}
     assert status["training_seconds_left"] == 90.0 and status["runs_without_estimate"] == 0
-    assert status["counts"] == {"done": 1, "training": 1, "evaluating": 1, "waiting": 2, "failed": 1}
+    assert status["counts"] == {"done": 1, "training": 1, "perturbing": 0, "evaluating": 1, "waiting": 2, "failed": 1}
     assert (status["evaluations_done"], status["evaluations"]) == (1, 6)
 
 
@@ -81,10 +83,32 @@ def test_without_a_finished_run_a_started_runs_projection_estimates_its_method(g
     shutil.rmtree(grid.output_dir / "base-s0")
     shutil.rmtree(grid.output_dir / "adv-s1")
     jobs = {j["job"]: j for j in grid_status(grid)["jobs"]}
-    # base-s1 projects 10 s / 4 steps × 10 steps = 25 s a run; adv has no run started: no estimate
+    # base-s1 projects 10 s / 4 steps × 10 steps = 25 s a run; adv has no run started: no estimate; an evaluated
+    # run whose evaluation is not being written is waiting, not evaluating
     assert (jobs["base-s0"]["training_seconds_left"], jobs["base-s2"]["training_seconds_left"]) == (25.0, 25.0)
     assert jobs["adv-s2"]["training_seconds_left"] is None
     assert grid_status(grid)["runs_without_estimate"] == 3
+    assert jobs["adv-s1"]["state"] == "waiting" and jobs["adv-s1"]["training"] == "not started"
+
+
+def test_a_trained_run_not_being_evaluated_waits_and_a_retried_job_is_no_longer_failed(grid):
+    from advcl.grid.steps import Step, start_step
+
+    (job_dir(grid, grid.job("adv-s1")) / ".sst2_validation.json.partial").unlink()
+    assert {j["job"]: j["state"] for j in grid_status(grid)["jobs"]}["adv-s1"] == "waiting"
+    job = grid.job("adv-s0")
+    start_step(grid, job, Step("train", ["--help"]), threads=1).wait()  # a step of it starts again
+    assert {j["job"]: j["state"] for j in grid_status(grid)["jobs"]}["adv-s0"] == "waiting"
+
+
+def test_the_summary_says_unknown_or_none_rather_than_zero():
+    from advcl.cli.grid import _training_left
+
+    assert _training_left({"training_seconds_left": 0.0, "runs_without_estimate": 2}) == \
+        "unknown (2 runs with no estimate yet)"
+    assert _training_left({"training_seconds_left": 0.0, "runs_without_estimate": 0}) == "none"
+    assert _training_left({"training_seconds_left": 5400.0, "runs_without_estimate": 1}) == \
+        "≈ 1.5 h of one worker's time, and 1 run with no estimate yet"
 
 
 def test_the_last_logged_training_step_skips_validation_rows_and_a_cut_line(grid):
@@ -100,7 +124,7 @@ def test_the_command_prints_the_table_and_json_and_writes_nothing(grid):
     assert [cell.strip() for cell in line.strip("│ ").split("│")] == ["base-s1", "training", "step 6 of 10 (running)",
                                                                      "0 of 1", "sst2:validation"]
     assert done.stdout.strip().splitlines()[-1] == ("6 jobs: 1 done, 1 training, 1 evaluating, 2 waiting, 1 failed; "
-                                                   "evaluations 1 of 6; training left ≈ 2 min (one worker's time)")
+                                                   "evaluations 1 of 6; training left: ≈ 2 min of one worker's time")
     as_json = json.loads(run_cli("grid", "status", str(grid.path), "--json").stdout)
     assert as_json == json.loads(json.dumps(grid_status(grid)))
     assert sorted(p for p in grid.output_dir.rglob("*")) == before

@@ -110,11 +110,17 @@ def status(grid_file: Path = GRID_ARGUMENT, as_json: bool = JSON_OPTION):
              j["error"] or ", ".join(label for label in j["left"] if label not in ("train", "resume"))]
             for j in result["jobs"]]
     print_table(str(grid_file), ["job", "state", "training", "evaluations", "left (or why it failed)"], rows)
-    counts = ", ".join(f"{n} {state}" for state, n in result["counts"].items())
-    unknown = result["runs_without_estimate"]
+    counts = ", ".join(f"{n} {state}" for state, n in result["counts"].items() if n)
     print(f"{len(result['jobs'])} jobs: {counts}; evaluations {result['evaluations_done']} of "
-          f"{result['evaluations']}; training left ≈ {_duration(result['training_seconds_left'])} (one worker's time)"
-          + (f" (and {unknown} run{'s' * (unknown > 1)} with no estimate yet)" if unknown else ""))
+          f"{result['evaluations']}; training left: {_training_left(result)}")
+
+
+def _training_left(result: dict) -> str:
+    seconds, unknown = result["training_seconds_left"], result["runs_without_estimate"]
+    runs = f"{unknown} run{'s' * (unknown > 1)} with no estimate yet"
+    if not seconds:
+        return f"unknown ({runs})" if unknown else "none"
+    return f"≈ {_duration(seconds)} of one worker's time" + (f", and {runs}" if unknown else "")
 
 
 def _duration(seconds: float) -> str:

@@ -1,11 +1,12 @@
 """``advcl grid status``: where a grid stands, read from what is on disk (nothing is started, changed or locked),
 so it can be asked while ``advcl grid run`` works in the background.
 
-Per job: done, failed (its failed.json), training (the run's last logged step of its total, and report.json's
-status: a run killed with its grid still says "running"), evaluations left, or waiting. The training time left is
-an estimate of one worker's time: a started run's remaining steps at its own seconds per step so far; a run not
-started yet at the mean training time of its method's finished runs (none finished: of its started runs'
-projections; none started: no estimate).
+Per job: done; failed (its failed.json, until a step of it starts again); training (the run's last logged step of
+its total, and report.json's status: a run killed with its grid still says "running"); perturbing; evaluating (an
+evaluation's output is being written); or waiting for a worker. The training time left is an estimate of one
+worker's time: a started run's remaining steps at its own seconds per step so far; a run not
+started yet at the mean training time of its setting's finished runs, its other seeds (none finished: of their
+projections so far; none started: no estimate).
 Evaluations are not estimated.
 """
 
@@ -17,6 +18,9 @@ from pathlib import Path
 
 from advcl.grid.spec import Grid, Job
 from advcl.grid.steps import job_dir, pending_steps
+
+
+STATES = ("done", "training", "perturbing", "evaluating", "waiting", "failed")
 
 
 def _read_json(path: Path) -> dict:
@@ -44,8 +48,8 @@ def last_logged_step(run: Path) -> int | None:
 
 
 def _seconds_per_run(grid: Grid) -> dict[str, float]:
-    """Each method's training seconds per run: the mean over its completed runs, else over its started runs'
-    projections (seconds per step so far × total steps)."""
+    """Each setting's training seconds per run: the mean over its completed runs (its seeds), else over its started
+    runs' projections (seconds per step so far × total steps)."""
     finished: dict[str, list[float]] = {}
     projected: dict[str, list[float]] = {}
     for job in grid.jobs:
@@ -54,10 +58,10 @@ def _seconds_per_run(grid: Grid) -> dict[str, float]:
         if not isinstance(seconds, (int, float)):
             continue
         if report.get("status") == "completed":
-            finished.setdefault(job.method, []).append(float(seconds))
+            finished.setdefault(job.setting, []).append(float(seconds))
         elif isinstance(step, int) and step > 0 and isinstance(total, int):
-            projected.setdefault(job.method, []).append(seconds / step * total)
-    return {method: statistics.mean(finished.get(method) or projected[method]) for method in finished | projected}
+            projected.setdefault(job.setting, []).append(seconds / step * total)
+    return {setting: statistics.mean(finished.get(setting) or projected[setting]) for setting in finished | projected}
 
 
 def job_status(grid: Grid, job: Job, per_run: dict[str, float]) -> dict:
@@ -75,10 +79,12 @@ def job_status(grid: Grid, job: Job, per_run: dict[str, float]) -> dict:
         row["state"] = "done"
     elif "resume" in left:  # a run folder, not finished
         row["state"] = "training"
-    elif "train" in left or "perturb" in left:
-        row["state"] = "waiting"
-    else:
+    elif "perturb" in left:  # advcl perturb makes its output folder as it starts
+        row["state"] = "perturbing" if (grid.output_dir / job.perturb.name).exists() else "waiting"
+    elif "train" not in left and any(job_dir(grid, job).glob(".*.json.partial")):  # an evaluation's output so far
         row["state"] = "evaluating"
+    else:
+        row["state"] = "waiting"
     return row
 
 
@@ -88,13 +94,12 @@ def _training(job: Job, per_run: dict[str, float], trained: bool) -> dict:
     report = _read_json(Path(job.model, "report.json"))
     total, step, seconds = report.get("total_steps"), report.get("step"), report.get("train_seconds")
     if not report or not isinstance(total, int):
-        estimate = per_run.get(job.method)
-        return {"training": "not started", "training_seconds_left": estimate}
+        return {"training": "not started", "training_seconds_left": per_run.get(job.setting)}
     logged = last_logged_step(Path(job.model))
     now = max(x for x in (logged, step, 0) if isinstance(x, int))
     rate = seconds / step if isinstance(seconds, (int, float)) and isinstance(step, int) and step > 0 else None
-    if rate is None:  # started, no checkpoint yet: its method's finished runs, scaled to what is left
-        whole = per_run.get(job.method)
+    if rate is None:  # started, no checkpoint yet: its setting's other runs, scaled to what is left
+        whole = per_run.get(job.setting)
         rate = whole / total if whole is not None and total else None
     left = None if rate is None else max(total - now, 0) * rate
     return {"training": f"step {now} of {total} ({report.get('status', 'unknown')})", "training_seconds_left": left}
@@ -105,8 +110,7 @@ def grid_status(grid: Grid) -> dict:
     per_run = _seconds_per_run(grid)
     jobs = [job_status(grid, job, per_run) for job in grid.jobs]
     estimates = [j["training_seconds_left"] for j in jobs if j["kind"] == "run" and j["training"] != "done"]
-    counts = {state: sum(j["state"] == state for j in jobs)
-              for state in ("done", "training", "evaluating", "waiting", "failed")}
+    counts = {state: sum(j["state"] == state for j in jobs) for state in STATES}
     return {"grid": str(grid.path), "jobs": jobs, "counts": counts,
             "evaluations_done": sum(j["evaluations_done"] for j in jobs),
             "evaluations": sum(j["evaluations"] for j in jobs),

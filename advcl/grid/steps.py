@@ -5,7 +5,8 @@ what is missing: a run folder whose report.json says "completed" is not trained 
 otherwise is continued with ``advcl train --resume`` (an interrupted or killed run), and an evaluation whose
 result file exists is not repeated. Each evaluation's ``--json`` output is kept as
 ``OUTPUT_DIR/_grid/JOB/EVALUATION.json`` (written once the command succeeded, by a rename, so a file there is a
-finished evaluation); a step's stderr goes to ``…/JOB/STEP.log``; a failed job leaves ``…/JOB/failed.json``.
+finished evaluation); a step's stderr goes to ``…/JOB/STEP.log``; a failed job leaves ``…/JOB/failed.json`` until a
+step of it starts again.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def start_step(grid: Grid, job: Job, step: Step, threads: int) -> subprocess.Pop
     once), stdout to the result's temporary file, stderr to the step's log."""
     folder = job_dir(grid, job)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "failed.json").unlink(missing_ok=True)  # worked on again: no longer failed (grid status)
     log = open(folder / f"{file_label(step.label)}.log", "w", encoding="utf-8")
     out = open(_partial(step), "w", encoding="utf-8") if step.result else subprocess.DEVNULL
     try:
