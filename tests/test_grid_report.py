@@ -205,6 +205,7 @@ def test_the_report_replaces_only_its_own_folder(grid, tmp_path):
 
 
 def test_no_plots_writes_the_tables_alone(grid, tmp_path):
+    assert write_report(grid, tmp_path / "tables", "t", trials=20)["plots"]  # an earlier report with plots
     result = write_report(grid, tmp_path / "tables", "t", trials=20, plots=False)
     assert result["plots"] == [] and sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["report.json", "report.md"]
     markdown = (tmp_path / "tables" / "report.md").read_text()

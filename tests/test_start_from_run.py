@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -26,24 +30,24 @@ def source_run(tmp_path_factory, tiny_model_dir):
     return folder / "runs" / "source"
 
 
-def test_the_encoder_is_the_selected_checkpoints_and_the_head_is_new(source_run, tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    run = RunFolder(source_run)
-    best, last = run.checkpoint("best"), run.checkpoint("last")
-    hf, tokenizer, loaded = load_start_model(str(source_run), ["a", "b", "c"])
-    assert loaded == str(best)
+def test_the_encoder_is_the_selected_checkpoints_and_the_head_is_new(tmp_path, source_run):
+    run = RunFolder(shutil.copytree(source_run, tmp_path / "source"))
+    first, *_, last = sorted(run.checkpoints.glob("step-*"))
+    state = json.loads((last / "state.json").read_text())  # select the first checkpoint, whatever validation said
+    (last / "state.json").write_text(json.dumps(state | {"best_step": int(first.name.split("-")[1])}))
+    config = json.loads((run.model_dir / "tokenizer_config.json").read_text())  # mark the run's own tokenizer
+    (run.model_dir / "tokenizer_config.json").write_text(json.dumps(config | {"model_max_length": 77}))
+    hf, tokenizer, loaded = load_start_model(str(run.path), ["a", "b", "c"])
+    assert loaded == str(first)
     prefix = f"{hf.base_model_prefix}."
-    stored = {k: v for k, v in read_tensors(best / "model.safetensors").items() if k.startswith(prefix)}
+    stored = {k: v for k, v in read_tensors(first / "model.safetensors").items() if k.startswith(prefix)}
+    newest = read_tensors(last / "model.safetensors")
     state = hf.state_dict()
     assert stored and all(torch.equal(state[k], v) for k, v in stored.items())
-    if best != last:  # the selected checkpoint, not merely the newest one
-        newest = read_tensors(last / "model.safetensors")
-        assert any(not torch.equal(state[k], newest[k]) for k in stored)
+    assert any(not torch.equal(state[k], newest[k]) for k in stored)  # the selected checkpoint, not the newest
     assert hf.classifier.weight.shape == (3, hf.config.hidden_size)
     assert hf.config.id2label == {0: "a", 1: "b", 2: "c"}
-    assert tokenizer("a rather good film")["input_ids"] == AutoTokenizer.from_pretrained(tiny_model_dir)(
-        "a rather good film")["input_ids"]  # the source run's tokenizer, the one it was trained with
+    assert tokenizer.model_max_length == 77
 
 
 def test_training_from_a_run_folder_keeps_its_pooling_and_takes_new_labels(tmp_path, source_run, tiny_model_dir):
@@ -64,7 +68,7 @@ def test_a_run_folder_without_a_checkpoint_is_refused_in_one_line(tmp_path, sour
     empty = tmp_path / "empty"
     shutil.copytree(source_run, empty, ignore=shutil.ignore_patterns("checkpoints"))
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir, run={"name": "from-empty"}, model={"name": str(empty)})
-    assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "has no finished checkpoint")
+    assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "has no checkpoint to start from")
     assert not (tmp_path / "runs" / "from-empty").exists()
 
 
@@ -77,3 +81,35 @@ def test_an_unfinished_run_is_refused_in_one_line(tmp_path, source_run, tiny_mod
     assert_one_line_error(run_cli("train", "--recipe", str(recipe)), "has not finished training (status: interrupted)",
                           "advcl train --resume")
     assert not (tmp_path / "runs" / "from-stopped").exists()
+
+
+def final_files(run_dir):
+    last = sorted((run_dir / "checkpoints").glob("step-*"))[-1]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return last.name, (last / "model.safetensors").read_bytes(), [r["step"] for r in rows if r["split"] == "train"]
+
+
+def test_a_run_started_from_a_run_folder_resumes_bit_identically_without_its_source(tmp_path, source_run,
+                                                                                    tiny_model_dir):
+    source = shutil.copytree(source_run, tmp_path / "source")
+    downstream = {"model": {"name": str(source)}, "data": {"train": "trec:train", "validation": "",
+                                                           "max_train_examples": 96},
+                  "train": {"epochs": 2, "eval_every": 0, "save_every": 3, "log_every": 1}}
+    (tmp_path / "reference").mkdir()
+    reference = write_tiny_recipe(tmp_path / "reference", tiny_model_dir, **downstream)
+    assert run_cli("train", "--recipe", str(reference)).returncode == 0
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir, **downstream)
+    run_dir = tmp_path / "runs" / "tiny"
+    proc = subprocess.Popen([sys.executable, "-m", "advcl", "train", "--recipe", str(recipe)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    while proc.poll() is None and not (metrics.is_file() and metrics.read_text().count("\n") >= 5):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert json.loads((run_dir / "report.json").read_text())["status"] == "interrupted"
+    assert json.loads((run_dir / "report.json").read_text())["started_from"] == str(RunFolder(source).checkpoint())
+    shutil.move(source, tmp_path / "moved")  # the source is not needed to resume
+    resumed = run_cli("train", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert final_files(run_dir) == final_files(tmp_path / "reference" / "runs" / "tiny")

@@ -23,8 +23,9 @@ class RunConfig:
 @dataclass
 class ModelConfig:
     name: str = "all-MiniLM-L6-v2"  # local folder, hub id, pip-packaged encoder, or an advcl run folder (its encoder)
-    # sentence representation used by losses, `embed` and the exports; "auto" = what the model folder's own
-    # sentence-transformers config declares (1_Pooling/config.json), else cls; the resolved recipe holds the choice
+    # sentence representation used by losses, `embed` and the exports; "auto" = a run folder's own pooling, else what
+    # the model folder's sentence-transformers config declares (1_Pooling/config.json), else cls; the resolved
+    # recipe holds the choice
     pooling: Literal["auto", "cls", "mean"] = "auto"
     # what the classifier reads: "head" = the architecture's own head (BERT: pooler on [CLS]; exports to plain
     # transformers); "sentence" = a linear classifier on the pooled sentence vector (advcl/modeling/encoder.py)

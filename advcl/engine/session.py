@@ -85,13 +85,15 @@ def _build(recipe: Recipe, run: RunFolder, fresh: bool, device, topology) -> Tra
     if d.validation:
         validation = load_data(d.validation, columns, label_names, "the training data")
         validation = validation.sample(d.max_eval_examples, recipe.run.seed)
-    hf, tokenizer, _ = load_start_model(recipe.model.name, label_names)
+    hf, tokenizer, loaded = load_start_model(recipe.model.name, label_names, resumed=None if fresh else run)
     check_model_positions(recipe.model, hf.config)
     num_labels = len(label_names) if label_names else 0
     validate = make_validator(recipe, validation, tokenizer, num_labels, device) if validation else None
     if topology.is_main and (fresh or not run.model_dir.is_dir()):  # all checked: the run folder appears whole
         run.write_run_folder(recipe_to_toml(recipe), hf.config, tokenizer, replace=fresh)
     barrier()
+    if fresh and topology.is_main and RunFolder.is_run(recipe.model.name):  # which checkpoint it started from
+        run.record({"started_from": loaded})
     if adversarial_rows is not None and topology.is_main:
         run.record({"adversarial_rows": adversarial_rows})
         stderr.print(describe(adversarial_rows))

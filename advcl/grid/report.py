@@ -116,6 +116,9 @@ def write_report(grid: Grid, output: Path, test: str = "t", trials: int = 10_000
     """Aggregate, draw (unless not ``plots``) and write; returns what report.json holds."""
     tables = aggregate(grid, test, trials)
     output.mkdir(parents=True, exist_ok=True)
+    for old in output.glob("robustness_*"):  # an earlier report's plots (refuse_foreign_folder: this folder is ours)
+        if old.suffix in (".png", ".pdf", ".svg"):
+            old.unlink()
     result = {"grid": str(grid.path), "baseline": grid.spec.baseline or None, "seed_test": test, "trials": trials,
               "evaluations": tables, "plots": []}
     parts = [f"# {grid.path.stem}", "", f"Grid {grid.path}; runs in {grid.output_dir}. Baseline: "

@@ -257,9 +257,9 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
         config = run.model_config()
         try:
             labels = [config.id2label[i] for i in range(config.num_labels)]
-        except (KeyError, TypeError) as exc:
-            raise BadInput(f"{run.model_dir / 'config.json'} is not a readable model configuration "
-                           f"(id2label lacks label {exc})") from None
+        except (KeyError, TypeError):
+            raise BadInput(f"{run.model_dir / 'config.json'} does not name each of its {config.num_labels} labels "
+                           "(id2label)") from None
         hf = AutoModelForSequenceClassification.from_config(config)
         model = EncoderClassifier(hf, pooling or recipe.model.pooling, classifier_pooling(recipe))
         weights = folder / "model.safetensors"

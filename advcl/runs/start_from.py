@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from advcl.errors import BadInput
 from advcl.runs import RunFolder
-from advcl.runs.checkpoints import read_tensors
+from advcl.runs.checkpoints import latest_checkpoint, read_tensors
 
 
-def load_start_model(name: str, label_names: list[str] | None = None):
-    """(hf sequence-classification model, tokenizer, what was loaded) for ``model.name``."""
+def load_start_model(name: str, label_names: list[str] | None = None, resumed: RunFolder | None = None):
+    """(hf sequence-classification model, tokenizer, what was loaded) for ``model.name``. A ``resumed`` run that
+    started from a run folder and has a checkpoint is rebuilt from its own ``model/`` (the checkpoint holds every
+    weight): the source run may have moved or changed since."""
     from advcl.modeling.loading import load_classifier
 
+    if resumed is not None and resumed.read_report().get("started_from") and latest_checkpoint(resumed.checkpoints):
+        from transformers import AutoModelForSequenceClassification
+
+        from advcl.modeling.loading import load_tokenizer
+
+        hf = AutoModelForSequenceClassification.from_config(resumed.model_config())
+        return hf, load_tokenizer(str(resumed.model_dir)), str(resumed.path)
     if not RunFolder.is_run(name):
         return load_classifier(name, label_names)
     return _encoder_of_run(RunFolder(name), label_names)
@@ -41,6 +50,8 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
     if status != "completed":  # a run still training, stopped or failed would give a half-trained encoder
         raise BadInput(f"run {run.path} has not finished training (status: {status or 'no report.json'}): "
                        f"resume it (advcl train --resume {run.path}) or start from a finished run")
+    if latest_checkpoint(run.checkpoints) is None:
+        raise BadInput(f"run {run.path} has no checkpoint to start from (its checkpoints/ folder is empty or gone)")
     folder = run.checkpoint("best")
     config = run.model_config()
     if label_names:
@@ -53,10 +64,11 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
     weights = folder / "model.safetensors"
     encoder = {k: v for k, v in read_tensors(weights).items() if k.startswith(prefix)}
     try:
-        missing, _ = hf.load_state_dict(encoder, strict=False)
+        missing, unexpected = hf.load_state_dict(encoder, strict=False)
     except RuntimeError as exc:
         raise BadInput(f"{weights} does not fit the model in {run.model_dir} ({str(exc).strip().splitlines()[0]})") from None
-    missing_encoder = [k for k in missing if k.startswith(prefix)]
-    if missing_encoder or not encoder:
-        raise BadInput(f"{weights} has no encoder weights for {missing_encoder[0] if missing_encoder else prefix}…")
+    misfits = [k for k in missing if k.startswith(prefix)] + unexpected  # unexpected: all under the prefix
+    if misfits or not encoder:
+        raise BadInput(f"{weights} does not fit the model in {run.model_dir} "
+                       f"({'no encoder weights' if not encoder else f'{misfits[0]} missing or unexpected'})")
     return hf, load_tokenizer(str(run.model_dir)), str(folder)
