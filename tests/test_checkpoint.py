@@ -55,6 +55,24 @@ def test_rng_state_round_trip_reproduces_random_draws(tmp_path):
     assert torch.equal(torch.rand(5), expected)
 
 
+def test_only_the_training_gpus_generator_is_saved_and_it_goes_to_the_gpu_trained_on_after_resume(monkeypatch):
+    """gpu-notes item 4: every visible GPU's state, restored by a text sort of their names (cuda.10 before cuda.2),
+    failed or misplaced states when a resume saw another number of GPUs. No GPU here: torch.cuda's generator
+    functions are stand-ins that record what they are given."""
+    states = {3: torch.tensor([3], dtype=torch.uint8)}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: states[device.index])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    tensors, meta = ckpt.rng_state(torch.device("cuda", 3))
+    assert set(tensors) == {"torch", "cuda"} and torch.equal(tensors["cuda"], states[3])
+    ckpt.restore_rng(tensors, meta, torch.device("cuda", 0))  # resumed where one GPU is visible
+    assert restored == [(tensors["cuda"], torch.device("cuda", 0))]
+    cpu_tensors, cpu_meta = ckpt.rng_state(torch.device("cpu"))
+    assert set(cpu_tensors) == {"torch"}
+    ckpt.restore_rng(tensors, meta, torch.device("cpu"))  # a GPU checkpoint resumed on the CPU: its CPU state only
+    assert len(restored) == 1
+
+
 def test_a_failing_write_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     model, opt, _ = _trained_model_and_optimizer()
     good = _save(tmp_path, 1, model, opt)

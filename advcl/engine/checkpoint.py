@@ -64,21 +64,22 @@ def optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+def rng_state(device: torch.device | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """This process's random states: torch's CPU generator, the generator of the CUDA ``device`` it trains on (not
+    every visible GPU's: a resume may see another number of them), Python's and NumPy's."""
     tensors = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"cuda.{i}"] = s
+    if device is not None and device.type == "cuda":
+        tensors["cuda"] = torch.cuda.get_rng_state(device)
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     meta = {"python": random.getstate(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached]}
     return tensors, meta
 
 
-def restore_rng(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def restore_rng(tensors: dict[str, torch.Tensor], meta: dict, device: torch.device | None = None) -> None:
+    """Undo :func:`rng_state`; the saved CUDA generator goes to the ``device`` this process now trains on."""
     torch.set_rng_state(tensors["torch"])
-    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("cuda."))]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+    if "cuda" in tensors and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["cuda"], device)
     version, internal, gauss = meta["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = meta["numpy"]

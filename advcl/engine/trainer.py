@@ -128,7 +128,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None,
         }
-        rng_states = gather_objects(ckpt.rng_state())
+        rng_states = gather_objects(ckpt.rng_state(self.device))
         if self.topology.is_main:
             ckpt.save_checkpoint(
                 self.run.checkpoints,
@@ -174,7 +174,7 @@ class Trainer:
             )
         except KeyError as exc:
             raise CorruptCheckpoint(f"{folder / 'state.json'} lacks {exc}") from None
-        ckpt.restore_rng(saved["rng"], saved["rng_meta"])
+        ckpt.restore_rng(saved["rng"], saved["rng_meta"], self.device)
         if self.topology.is_main:
             self.run.truncate_metrics(self.state.step)
 
