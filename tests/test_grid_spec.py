@@ -247,8 +247,9 @@ def test_the_docs_results_grids_validate_and_expand(monkeypatch):
     monkeypatch.chdir(root)  # their paths are relative to the project root
     grids = {p.stem: load_grid(p) for p in sorted((root / "docs" / "results").glob("*.toml"))}
     seeds = (0, 1, 2)
-    assert [j.name for j in grids["sst2_supervised"].jobs] == [f"{m}-s{s}" for m in ("scal", "cat", "vanilla", "cat_half")
-                                                               for s in seeds]
+    assert [j.name for j in grids["sst2_supervised"].jobs] == [
+        f"{m}-s{s}" for m in ("scal", "cat", "vanilla", "cat_half", "scal_no_contrast") for s in seeds]
+    assert "objective.contrast_weight=0.0" in grids["sst2_supervised"].job("scal_no_contrast-s2").overrides
     assert [e.label for e in grids["sst2_supervised"].spec.evaluate] == ["clean", "pgd"]
     assert 'data.max_train_examples=3000' in grids["sst2_supervised"].job("cat_half-s1").overrides
     sentences = grids["sentence_embeddings"]
@@ -260,6 +261,10 @@ def test_the_docs_results_grids_validate_and_expand(monkeypatch):
                                                          for s in seeds]
     assert 'data.train="runs/results/text/sst2_pwws:train"' in text.job("ada-s0").overrides
     assert [e.label for e in text.spec.evaluate] == ["clean", "pwws:sst2:test", "textfooler:sst2:test"]
+    downstream = grids["sentence_downstream"]  # each seed starts from the sentence grid's run of its method and seed
+    assert [j.name for j in downstream.jobs] == [f"{m}-s{s}" for m in ("rse", "uscal", "simcse", "minilm") for s in seeds]
+    assert 'model.name="runs/results/sentences/rse-s1"' in downstream.job("rse-s1").overrides
+    assert [e.label for e in downstream.spec.evaluate] == ["clean", "textfooler:sst2:test", "pwws:sst2:test"]
     for name, jobs in (("trec_supervised", 9), ("agnews_robust", 12), ("intents_lowresource_banking77", 12)):
         assert grids[name].spec.baseline == "vanilla" and len(grids[name].jobs) == jobs
 

@@ -63,11 +63,18 @@ def load_recipe(path: str | Path | None, overrides: list[str] = (), data: dict |
         recipe.run.name = path.stem if path is not None else "run"
     if recipe.model.pooling == "auto":
         from advcl.modeling.loading import default_pooling
-        from advcl.runs.start_from import run_pooling
 
-        recipe.model.pooling = run_pooling(recipe.model.name) or default_pooling(recipe.model.name)
+        recipe.model.pooling = _run_folder_pooling(recipe.model.name) or default_pooling(recipe.model.name)
     check_recipe(recipe)
     return recipe
+
+
+def _run_folder_pooling(name: str) -> str | None:
+    """The pooling an advcl run folder (config.toml beside model/, advcl.runs) was trained with; None otherwise."""
+    folder = Path(name).expanduser()
+    if not ((folder / "config.toml").is_file() and (folder / "model").is_dir()):
+        return None
+    return load_recipe(folder / "config.toml").model.pooling
 
 
 def check_recipe(recipe: Recipe) -> None:

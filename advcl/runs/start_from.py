@@ -32,15 +32,6 @@ def load_start_model(name: str, label_names: list[str] | None = None, resumed: R
     return _encoder_of_run(RunFolder(name), label_names)
 
 
-def run_pooling(name: str) -> str | None:
-    """The pooling a run folder was trained with (``model.pooling = "auto"`` keeps it); None for anything else."""
-    if not RunFolder.is_run(name):
-        return None
-    from advcl.config.recipe import load_recipe
-
-    return load_recipe(RunFolder(name).config).model.pooling
-
-
 def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
     from transformers import AutoModelForSequenceClassification
 
