@@ -40,6 +40,39 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 1800, env: dic
     )
 
 
+def train_until_interrupted(recipe: Path, run_dir: Path, rows: int = 5) -> tuple[int, str]:
+    """``advcl train --recipe`` stopped by Ctrl-C (SIGINT) once its metrics.jsonl has ``rows`` lines: (exit status,
+    stderr)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "advcl", "train", "--recipe", str(recipe)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    while proc.poll() is None and not (metrics.is_file() and metrics.read_text().count("\n") >= rows):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def write_two_method_grid(folder: Path, recipe: Path, evaluations: str) -> Path:
+    """grid.toml: methods ``base`` (the baseline) and ``adv`` of ``recipe``, seeds 0-2, runs in folder/out, and the
+    ``evaluations`` ([[evaluate]] tables) given."""
+    path = folder / "grid.toml"
+    path.write_text(f"""output_dir = "{folder}/out"
+seeds = [0, 1, 2]
+baseline = "base"
+[[method]]
+name = "base"
+recipe = "{recipe}"
+[[method]]
+name = "adv"
+recipe = "{recipe}"
+{evaluations}""")
+    return path
+
+
 def assert_one_line_error(done, *fragments):
     """A bad-input exit: status 2, one line on stderr starting "error: ", no traceback, every fragment in it."""
     assert done.returncode == 2, done.stderr

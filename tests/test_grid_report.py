@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from conftest import assert_one_line_error, run_cli, write_tiny_recipe
+from conftest import assert_one_line_error, run_cli, write_tiny_recipe, write_two_method_grid
 
 from advcl.grid.aggregate import Cell, aggregate, compare
 from advcl.grid.report import comparison_text, write_report
@@ -33,17 +33,7 @@ def predictions(path, correct):
 @pytest.fixture
 def grid(tmp_path, tiny_model_dir):
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
-    path = tmp_path / "grid.toml"
-    path.write_text(f"""output_dir = "{tmp_path}/out"
-seeds = [0, 1, 2]
-baseline = "base"
-[[method]]
-name = "base"
-recipe = "{recipe}"
-[[method]]
-name = "adv"
-recipe = "{recipe}"
-[[evaluate]]
+    path = write_two_method_grid(tmp_path, recipe, """[[evaluate]]
 data = "sst2:validation"
 [[evaluate]]
 data = "sst2:validation"

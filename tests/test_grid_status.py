@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_cli, write_tiny_recipe
+from conftest import run_cli, write_tiny_recipe, write_two_method_grid
 
 from advcl.grid.spec import load_grid
 from advcl.grid.status import grid_status, last_logged_step
@@ -24,19 +24,7 @@ def run_folder(path, report, metrics=()):
 @pytest.fixture
 def grid(tmp_path, tiny_model_dir):
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
-    path = tmp_path / "grid.toml"
-    path.write_text(f"""output_dir = "{tmp_path}/out"
-seeds = [0, 1, 2]
-baseline = "base"
-[[method]]
-name = "base"
-recipe = "{recipe}"
-[[method]]
-name = "adv"
-recipe = "{recipe}"
-[[evaluate]]
-data = "sst2:validation"
-""")
+    path = write_two_method_grid(tmp_path, recipe, '[[evaluate]]\ndata = "sst2:validation"\n')
     grid = load_grid(path, check_recipes=False)
     out = tmp_path / "out"
     # base-s0: trained in 20 s and evaluated; base-s1: checkpoint at step 4 after 10 s, logged up to step 6

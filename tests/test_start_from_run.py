@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli, write_tiny_recipe
+from conftest import assert_one_line_error, run_cli, train_until_interrupted, write_tiny_recipe
 
 from advcl.config.recipe import load_recipe
 from advcl.runs import RunFolder
@@ -100,13 +96,7 @@ def test_a_run_started_from_a_run_folder_resumes_bit_identically_without_its_sou
     assert run_cli("train", "--recipe", str(reference)).returncode == 0
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir, **downstream)
     run_dir = tmp_path / "runs" / "tiny"
-    proc = subprocess.Popen([sys.executable, "-m", "advcl", "train", "--recipe", str(recipe)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = run_dir / "metrics.jsonl"
-    while proc.poll() is None and not (metrics.is_file() and metrics.read_text().count("\n") >= 5):
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    assert train_until_interrupted(recipe, run_dir)[0] == 130
     assert json.loads((run_dir / "report.json").read_text())["status"] == "interrupted"
     assert json.loads((run_dir / "report.json").read_text())["started_from"] == str(RunFolder(source).checkpoint())
     shutil.move(source, tmp_path / "moved")  # the source is not needed to resume

@@ -1,7 +1,6 @@
 """Training end to end on a tiny random model: run folder, resume after SIGKILL / Ctrl-C, NaN stop."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 from advcl.errors import RunFailed
-from conftest import run_cli, write_tiny_recipe
+from conftest import run_cli, train_until_interrupted, write_tiny_recipe
 
 LONG = {"data": {"max_train_examples": 240}, "train": {"epochs": 2, "batch_size": 8, "eval_every": 10, "save_every": 3, "log_every": 1}}
 
@@ -80,14 +79,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, tiny_model_dir, referenc
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path, tiny_model_dir, reference):
     recipe = write_tiny_recipe(tmp_path, tiny_model_dir, **LONG)
     run_dir = tmp_path / "runs" / "tiny"
-    proc = subprocess.Popen([sys.executable, "-m", "advcl", "train", "--recipe", str(recipe)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = run_dir / "metrics.jsonl"
-    while proc.poll() is None and not (metrics.is_file() and metrics.read_text().count("\n") >= 5):
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    returncode, err = train_until_interrupted(recipe, run_dir)
+    assert returncode == 130, err
     last_line = err.strip().splitlines()[-1]
     assert last_line.startswith("interrupted at step ") and "checkpoint saved" in last_line  # not an error:
     step = int(last_line.split("step ")[1].split(";")[0])
