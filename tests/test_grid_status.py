@@ -109,8 +109,8 @@ def test_the_command_prints_the_table_and_json_and_writes_nothing(grid):
     done = run_cli("grid", "status", str(grid.path))
     assert done.returncode == 0, done.stderr
     [line] = [ln for ln in done.stdout.splitlines() if "base-s1" in ln]
-    assert [cell.strip() for cell in line.strip("│ ").split("│")] == ["base-s1", "training", "step 6 of 10 (running)",
-                                                                     "0 of 1", "sst2:validation"]
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells == ["base-s1", "training", "step 6 of 10 (running)", "0 of 1", "sst2:validation"]
     assert done.stdout.strip().splitlines()[-1] == ("6 jobs: 1 done, 1 training, 1 evaluating, 2 waiting, 1 failed; "
                                                    "evaluations 1 of 6; training left: ≈ 2 min of one worker's time")
     as_json = json.loads(run_cli("grid", "status", str(grid.path), "--json").stdout)

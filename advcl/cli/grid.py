@@ -1,5 +1,5 @@
-"""``advcl grid run``, ``advcl grid status`` and ``advcl grid report``: an experiment (recipes × overrides × seeds, and the evaluations
-of every finished run) as one TOML file (advcl.grid)."""
+"""``advcl grid run``, ``advcl grid status`` and ``advcl grid report``: an experiment (recipes × overrides × seeds,
+and the evaluations of every finished run) as one TOML file (advcl.grid)."""
 
 from __future__ import annotations
 
@@ -97,8 +97,8 @@ def run(
 )
 def status(grid_file: Path = GRID_ARGUMENT, as_json: bool = JSON_OPTION):
     """Where the grid stands, from what is on disk (safe while `advcl grid run` works): each job done, training
-    (step of total), evaluating, waiting or failed (why), its evaluations done, and an estimate of the training
-    time left."""
+    (step of total), perturbing, evaluating, waiting or failed (why), its evaluations done, and an estimate of the
+    training time left."""
     from advcl.grid.spec import load_grid
     from advcl.grid.status import grid_status
 

@@ -1,10 +1,11 @@
 """The model a training run starts from: ``model.name`` names a model folder, a packaged encoder or a hub id
 (:func:`advcl.modeling.loading.load_classifier`), or an earlier advcl run folder.
 
-From a finished run folder, the new run takes the encoder of the checkpoint ``advcl eval`` would read (the best one, else
-the last) and a new classification head sized for its own labels: a classifier fine-tuned from a sentence encoder
-advcl trained, as RobustSentEmbed (Rafiei Asl et al., 2024, §4.3) fine-tunes its embeddings and attacks the
-classifier. The run's config.json gives the architecture and dropout, its ``model/`` folder the tokenizer.
+From a finished run folder, the new run takes the encoder of the checkpoint ``advcl eval`` would read (the best
+one, else the last) and a new classification head sized for its own labels: a classifier fine-tuned from a
+sentence encoder advcl trained, as RobustSentEmbed (Rafiei Asl et al., §4.1, Table 1) fine-tunes its embeddings
+and attacks the classifier. The run's config.json gives the architecture and dropout, its ``model/`` folder the
+tokenizer.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
     try:
         missing, unexpected = hf.load_state_dict(encoder, strict=False)
     except RuntimeError as exc:
-        raise BadInput(f"{weights} does not fit the model in {run.model_dir} ({str(exc).strip().splitlines()[0]})") from None
+        reason = str(exc).strip().splitlines()[0]
+        raise BadInput(f"{weights} does not fit the model in {run.model_dir} ({reason})") from None
     misfits = [k for k in missing if k.startswith(prefix)] + unexpected  # unexpected: all under the prefix
     if misfits or not encoder:
         raise BadInput(f"{weights} does not fit the model in {run.model_dir} "
