@@ -47,13 +47,13 @@ def last_logged_step(run: Path) -> int | None:
     return None
 
 
-def _seconds_per_run(grid: Grid) -> dict[str, float]:
+def _seconds_per_run(grid: Grid, reports: dict[str, dict]) -> dict[str, float]:
     """Each setting's training seconds per run: the mean over its completed runs (its seeds), else over its started
     runs' projections (seconds per step so far × total steps)."""
     finished: dict[str, list[float]] = {}
     projected: dict[str, list[float]] = {}
     for job in grid.jobs:
-        report = _read_json(Path(job.model, "report.json")) if job.kind == "run" else {}
+        report = reports.get(job.name, {})
         seconds, step, total = report.get("train_seconds"), report.get("step"), report.get("total_steps")
         if not isinstance(seconds, (int, float)):
             continue
@@ -64,14 +64,15 @@ def _seconds_per_run(grid: Grid) -> dict[str, float]:
     return {setting: statistics.mean(finished.get(setting) or projected[setting]) for setting in finished | projected}
 
 
-def job_status(grid: Grid, job: Job, per_run: dict[str, float]) -> dict:
-    """One job's state, what is left of it, and its training seconds still to go (None: no estimate)."""
+def job_status(grid: Grid, job: Job, per_run: dict[str, float], report: dict) -> dict:
+    """One job's state, what is left of it, and its training seconds still to go (None: no estimate); ``report``:
+    its run's report.json ({} for none)."""
     left = [step.label for step in pending_steps(grid, job)]
     row = {"job": job.name, "kind": job.kind, "setting": job.setting, "seed": job.seed, "training": "–",
            "evaluations_done": sum(e.label not in left for e in job.evaluations),
            "evaluations": len(job.evaluations), "left": left, "error": "", "training_seconds_left": 0.0}
     if job.kind == "run":
-        row |= _training(job, per_run, trained=not {"train", "resume"} & set(left))
+        row |= _training(job, report, per_run, trained=not {"train", "resume"} & set(left))
     error = _read_json(job_dir(grid, job) / "failed.json").get("error")
     if error:
         row |= {"state": "failed", "error": str(error)}
@@ -88,10 +89,9 @@ def job_status(grid: Grid, job: Job, per_run: dict[str, float]) -> dict:
     return row
 
 
-def _training(job: Job, per_run: dict[str, float], trained: bool) -> dict:
+def _training(job: Job, report: dict, per_run: dict[str, float], trained: bool) -> dict:
     if trained:
         return {"training": "done", "training_seconds_left": 0.0}
-    report = _read_json(Path(job.model, "report.json"))
     total, step, seconds = report.get("total_steps"), report.get("step"), report.get("train_seconds")
     if not report or not isinstance(total, int):
         return {"training": "not started", "training_seconds_left": per_run.get(job.setting)}
@@ -107,9 +107,10 @@ def _training(job: Job, per_run: dict[str, float], trained: bool) -> dict:
 
 def grid_status(grid: Grid) -> dict:
     """Every job's :func:`job_status` and the totals."""
-    per_run = _seconds_per_run(grid)
-    jobs = [job_status(grid, job, per_run) for job in grid.jobs]
-    estimates = [j["training_seconds_left"] for j in jobs if j["kind"] == "run" and j["training"] != "done"]
+    reports = {job.name: _read_json(Path(job.model, "report.json")) for job in grid.jobs if job.kind == "run"}
+    per_run = _seconds_per_run(grid, reports)
+    jobs = [job_status(grid, job, per_run, reports.get(job.name, {})) for job in grid.jobs]
+    estimates = [j["training_seconds_left"] for j in jobs]  # 0.0 for what is trained or trains nothing
     counts = {state: sum(j["state"] == state for j in jobs) for state in STATES}
     return {"grid": str(grid.path), "jobs": jobs, "counts": counts,
             "evaluations_done": sum(j["evaluations_done"] for j in jobs),
