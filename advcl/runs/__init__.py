@@ -62,6 +62,16 @@ class RunFolder:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BadInput(f"{self.model_dir / 'config.json'} is not a readable model configuration ({reason})") from None
 
+    def untrained_model(self, config=None):
+        """(a sequence-classification model built from ``config``, by default ``model/config.json``, its weights
+        fresh for a checkpoint to fill; the tokenizer in ``model/``)."""
+        from transformers import AutoModelForSequenceClassification
+
+        from advcl.modeling.loading import load_tokenizer
+
+        hf = AutoModelForSequenceClassification.from_config(self.model_config() if config is None else config)
+        return hf, load_tokenizer(str(self.model_dir))
+
     def _sibling(self, purpose: str) -> Path:
         return self.path.with_name(f".{self.path.name}.{purpose}-{os.getpid()}")
 
@@ -244,11 +254,8 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
     """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name. A model folder pools
     and truncates as its sentence-transformers config declares (1_Pooling/config.json, sentence_bert_config.json),
     else [CLS] and the tokenizer's limit (at most 512 tokens)."""
-    from transformers import AutoModelForSequenceClassification
-
     from advcl.config.recipe import load_recipe
-    from advcl.modeling.loading import (load_classifier, load_tokenizer, packaged_max_length, packaged_pooling,
-                                        resolve_model_path)
+    from advcl.modeling.loading import load_classifier, packaged_max_length, packaged_pooling, resolve_model_path
 
     if RunFolder.is_run(path):
         run = RunFolder(path)
@@ -260,7 +267,7 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
         except (KeyError, TypeError):
             raise BadInput(f"{run.model_dir / 'config.json'} does not name each of its {config.num_labels} labels "
                            "(id2label)") from None
-        hf = AutoModelForSequenceClassification.from_config(config)
+        hf, tokenizer = run.untrained_model(config)
         model = EncoderClassifier(hf, pooling or recipe.model.pooling, classifier_pooling(recipe))
         weights = folder / "model.safetensors"
         try:
@@ -269,7 +276,7 @@ def load_model(path: str, which: str = "best", pooling: str | None = None, requi
             raise BadInput(f"{weights} does not fit the model in {run.model_dir} "
                            f"({str(exc).strip().splitlines()[0]})") from None
         model.eval()
-        return LoadedModel(model, load_tokenizer(str(run.model_dir)), labels, model.pooling, recipe.model.max_length, str(folder))
+        return LoadedModel(model, tokenizer, labels, model.pooling, recipe.model.max_length, str(folder))
     if Path(path).is_dir() and (Path(path) / "checkpoints").is_dir():
         raise BadInput(f"{path} looks like a run folder but has no config.toml or model/ folder")
     resolved = resolve_model_path(path)

@@ -22,22 +22,13 @@ def load_start_model(name: str, label_names: list[str] | None = None, resumed: R
     from advcl.modeling.loading import load_classifier
 
     if resumed is not None and resumed.read_report().get("started_from") and latest_checkpoint(resumed.checkpoints):
-        from transformers import AutoModelForSequenceClassification
-
-        from advcl.modeling.loading import load_tokenizer
-
-        hf = AutoModelForSequenceClassification.from_config(resumed.model_config())
-        return hf, load_tokenizer(str(resumed.model_dir)), str(resumed.path)
+        return (*resumed.untrained_model(), str(resumed.path))
     if not RunFolder.is_run(name):
         return load_classifier(name, label_names)
     return _encoder_of_run(RunFolder(name), label_names)
 
 
 def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
-    from transformers import AutoModelForSequenceClassification
-
-    from advcl.modeling.loading import load_tokenizer
-
     status = run.read_report().get("status")
     if status != "completed":  # a run still training, stopped or failed would give a half-trained encoder
         raise BadInput(f"run {run.path} has not finished training (status: {status or 'no report.json'}): "
@@ -51,7 +42,7 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
         config.id2label = dict(enumerate(label_names))
         config.label2id = {n: i for i, n in enumerate(label_names)}
         config.problem_type = None
-    hf = AutoModelForSequenceClassification.from_config(config)
+    hf, tokenizer = run.untrained_model(config)
     prefix = f"{hf.base_model_prefix}."
     weights = folder / "model.safetensors"
     encoder = {k: v for k, v in read_tensors(weights).items() if k.startswith(prefix)}
@@ -64,4 +55,4 @@ def _encoder_of_run(run: RunFolder, label_names: list[str] | None):
     if misfits or not encoder:
         raise BadInput(f"{weights} does not fit the model in {run.model_dir} "
                        f"({'no encoder weights' if not encoder else f'{misfits[0]} missing or unexpected'})")
-    return hf, load_tokenizer(str(run.model_dir)), str(folder)
+    return hf, tokenizer, str(folder)
