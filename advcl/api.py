@@ -6,7 +6,8 @@ past this module). What is here:
 
 - ``hookimpl``: the marker for the ``register_*`` hook functions (``advcl.hookspecs`` lists the hooks).
 - Component base classes and what the engine hands them: :class:`Objective` with :class:`StepContext` and
-  :class:`StepOutput`; :class:`Perturber` / :class:`OneStepPerturber` with ``LossFn`` and ``loss_gradient``.
+  :class:`StepOutput`; :class:`Perturber` / :class:`OneStepPerturber` with ``LossFn`` and ``loss_gradient``;
+  :class:`Loss`, the constructor a loss module shares.
 - Building components from a recipe: ``component(kind, default)`` declares a Config field naming another
   component, ``create(spec, **kwargs)`` instantiates the resolved :class:`ComponentSpec`, ``build`` validates a
   Config from a dict exactly as a recipe table is validated, and :class:`RecipeError` is the one-line error.
@@ -23,6 +24,7 @@ past this module). What is here:
 from advcl.config.ranges import at_least, at_most, fraction, not_negative, positive
 from advcl.config.validate import ComponentSpec, RecipeError, build, component
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 from advcl.modeling.encoder import EncoderClassifier, EncoderOutput, model_inputs
 from advcl.objectives.base import Objective, StepContext, StepOutput, create
 from advcl.perturbers.base import LossFn, OneStepPerturber, Perturber, loss_gradient
@@ -43,6 +45,7 @@ __all__ = [
     "ComponentSpec",
     "EncoderClassifier",
     "EncoderOutput",
+    "Loss",
     "LossFn",
     "Norm",
     "Objective",

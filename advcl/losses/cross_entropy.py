@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import fraction
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class CrossEntropy(nn.Module):
+class CrossEntropy(Loss):
     """``-mean_i log softmax(logits_i)[y_i]`` over a batch.
 
     Expects logits (batch, classes) and integer labels (batch,). With ``label_smoothing = s`` the target
@@ -27,10 +27,6 @@ class CrossEntropy(nn.Module):
 
         def __post_init__(self):
             fraction("label_smoothing", self.label_smoothing)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import positive
 from advcl.runtime.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
 def cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -27,7 +27,7 @@ def cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch
         return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T / temperature
 
 
-class InfoNCE(nn.Module):
+class InfoNCE(Loss):
     """Each anchor ``z_i`` must pick its own positive ``z⁺_i`` among all N positives of the batch.
 
     Expects two (N, dim) tensors, row i of one paired with row i of the other: (clean, adversarial) views
@@ -49,10 +49,6 @@ class InfoNCE(nn.Module):
 
         def __post_init__(self):
             positive("temperature", self.temperature)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
         offset = 0

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class KLDivergence(nn.Module):
+class KLDivergence(Loss):
     """``mean_i KL(p_i‖q_i)`` with ``p = softmax(logits_p)``, ``q = softmax(logits_q)``.
 
     Expects two (batch, classes) logit tensors; gradients flow into both (TaiChi trains both models through
@@ -29,10 +29,6 @@ class KLDivergence(nn.Module):
     @dataclass
     class Config:
         pass
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
         log_p = F.log_softmax(logits_p.float(), dim=-1)

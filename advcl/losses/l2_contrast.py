@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import positive
 from advcl.runtime.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class L2Contrast(nn.Module):
+class L2Contrast(Loss):
     """Each anchor ``z_i`` is pulled to its own candidate ``z'_i`` and pushed from the others ``z'_j`` (j ≠ i).
 
     Expects anchors and candidates (N, dim), row i of one paired with row i of the other: TaiChi's clean and
@@ -60,10 +60,6 @@ class L2Contrast(nn.Module):
 
         def __post_init__(self):
             positive("temperature", self.temperature)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         offset = 0

@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import at_least, fraction, positive
 from advcl.runtime.distributed import gather_rows
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class MemoryBankContrast(nn.Module):
+class MemoryBankContrast(Loss):
     """Pull each example's clean and adversarial representations together, away from other labels' bank rows.
 
     Built with the number of training examples and the representation size; ``update(indices, reps,
@@ -52,8 +52,7 @@ class MemoryBankContrast(nn.Module):
             at_least("num_negatives", self.num_negatives, 1)
 
     def __init__(self, config: Config | None = None, *, num_examples: int, dim: int):
-        super().__init__()
-        self.config = config or self.Config()
+        super().__init__(config)
         self.register_buffer("bank_orig", torch.zeros(num_examples, dim))
         self.register_buffer("bank_adv", torch.zeros(num_examples, dim))
         self.register_buffer("bank_labels", torch.full((num_examples,), -1, dtype=torch.long))

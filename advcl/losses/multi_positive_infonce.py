@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from advcl.config.ranges import positive
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 from advcl.losses.infonce import cosine_logits
 
 
-class MultiPositiveInfoNCE(nn.Module):
+class MultiPositiveInfoNCE(Loss):
     """Anchor ``z_i`` against m views of the batch: row i of each view is a positive, all other rows negatives.
 
     Expects the anchors (N, dim) and m ≥ 1 views (N, dim) each, row i of every view belonging to sentence i.
@@ -36,10 +36,6 @@ class MultiPositiveInfoNCE(nn.Module):
 
         def __post_init__(self):
             positive("temperature", self.temperature)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, anchors: torch.Tensor, *views: torch.Tensor) -> torch.Tensor:
         logits = cosine_logits(anchors, torch.cat(views), self.config.temperature)  # (N, m·N)

@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from advcl.config.ranges import positive
 from advcl.runtime.distributed import gather_with_grad
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 from advcl.losses.infonce import cosine_logits
 
 
-class NTXent(nn.Module):
+class NTXent(Loss):
     """Normalised temperature-scaled cross-entropy on the 2N views ``[z1; z2]``, each view anchoring once.
 
     Expects two (N, dim) tensors whose rows i are a positive pair (in CAT: clean and W+r views). Unlike
@@ -39,10 +39,6 @@ class NTXent(nn.Module):
 
         def __post_init__(self):
             positive("temperature", self.temperature)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         n, offset = len(z1), 0

@@ -31,9 +31,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class ReplacedTokenDetection(nn.Module):
+class ReplacedTokenDetection(Loss):
     """Binary cross-entropy of a per-token "replaced?" classifier on top of a discriminator encoder.
 
     Built with ``encoder``, a Hugging Face base model (``model.hf.bert``): D is a copy of it (RobustSentEmbed's
@@ -56,8 +57,7 @@ class ReplacedTokenDetection(nn.Module):
         reduction: Literal["mean", "sum"] = "mean"  # over tokens; sentences are always averaged
 
     def __init__(self, config: Config | None = None, *, encoder: nn.Module):
-        super().__init__()
-        self.config = config or self.Config()
+        super().__init__(config)
         self.discriminator = copy.deepcopy(encoder)
         self.discriminator.pooler = None  # D scores tokens; an unused pooler would get no gradient
         self.scorer = nn.Linear(encoder.config.hidden_size, 1)

@@ -15,9 +15,10 @@ from torch.nn import functional as F
 
 from advcl.config.ranges import positive
 from advcl.hookspecs import hookimpl
+from advcl.losses.base import Loss
 
 
-class TokenReconstruction(nn.Module):
+class TokenReconstruction(Loss):
     """Cross-entropy of the original ids from (batch, length, d) token states, over non-padding positions.
 
     Built with the encoder's hidden size d, embedding size e and vocabulary size; the decoder weight is
@@ -39,8 +40,7 @@ class TokenReconstruction(nn.Module):
             positive("layer_norm_eps", self.layer_norm_eps)
 
     def __init__(self, config: Config | None = None, *, hidden_size: int, embedding_size: int, vocab_size: int):
-        super().__init__()
-        self.config = config or self.Config()
+        super().__init__(config)
         self.dense = nn.Linear(hidden_size, embedding_size)
         self.norm = nn.LayerNorm(embedding_size, eps=self.config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(vocab_size))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from advcl.api import positive
+from advcl.api import Loss, positive
 
 
-class SupConLoss(nn.Module):
+class SupConLoss(Loss):
     """Pull together the representations of a batch that share a label, push the others apart.
 
     With ``z_i`` the L2-normalised feature of example i, ``A(i)`` every other example of the batch and ``P(i)``
@@ -38,10 +37,6 @@ class SupConLoss(nn.Module):
 
         def __post_init__(self):
             positive("temperature", self.temperature)
-
-    def __init__(self, config: Config | None = None):
-        super().__init__()
-        self.config = config or self.Config()
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         z = F.normalize(features.float(), dim=-1)
