@@ -126,53 +126,51 @@ def test_global_batch_size_must_divide(tmp_path, no_dropout_model_dir):
     assert "'train.global_batch_size' = 20 does not divide into 1 process(es) x train.batch_size 8" in done.stderr
 
 
-def _gathered_losses(rank, world, port, z1, z2, out):
-    import torch.distributed as dist
-
+def gathering_losses():
+    """(loss, the number of (rows, dim) inputs it takes) for each loss that gathers other processes' rows."""
     from advcl.losses.infonce import InfoNCE
+    from advcl.losses.multi_positive_infonce import MultiPositiveInfoNCE
     from advcl.losses.nt_xent import NTXent
+
+    return [(InfoNCE(), 2), (NTXent(), 2), (MultiPositiveInfoNCE(), 3)]  # the last: an anchor and two views
+
+
+def _gathered_losses(rank, world, port, views, out):
+    import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    half = slice(rank * len(z1) // world, (rank + 1) * len(z1) // world)
+    half = slice(rank * len(views[0]) // world, (rank + 1) * len(views[0]) // world)
     results = {}
-    for loss in (InfoNCE(), NTXent()):
-        a, b = z1[half].clone().requires_grad_(), z2[half].clone().requires_grad_()
-        value = loss(a, b)
+    for loss, inputs in gathering_losses():
+        mine = [v[half].clone().requires_grad_() for v in views[:inputs]]
+        value = loss(*mine)
         value.backward()
-        results[loss.name] = (value.item(), a.grad.tolist(), b.grad.tolist())
+        results[loss.name] = (value.item(), [m.grad.tolist() for m in mine])
     out.put((rank, results))
     dist.destroy_process_group()
 
 
 def test_gathered_negatives_equal_the_single_process_loss_on_the_concatenated_batch():
-    import socket
-
-    from advcl.losses.infonce import InfoNCE
-    from advcl.losses.nt_xent import NTXent
-
     g = torch.Generator().manual_seed(0)
-    z1, z2 = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    views = [torch.randn(6, 5, generator=g) for _ in range(3)]
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_gathered_losses, args=(r, 2, port, z1, z2, out)) for r in range(2)]
+    out, port = ctx.Queue(), free_port()
+    procs = [ctx.Process(target=_gathered_losses, args=(r, 2, port, views, out)) for r in range(2)]
     for p in procs:
         p.start()
     results = results_of(out, procs)
-    for loss in (InfoNCE(), NTXent()):
-        a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
-        full = loss(a, b)
+    for loss, inputs in gathering_losses():
+        whole = [v.clone().requires_grad_() for v in views[:inputs]]
+        full = loss(*whole)
         full.backward()
         per_rank = [results[r][loss.name] for r in range(2)]
         # DDP averages over ranks: the mean of the ranks' losses is the big batch's loss ...
-        assert sum(v for v, _, _ in per_rank) / 2 == pytest.approx(full.item(), abs=1e-6)
+        assert sum(v for v, _ in per_rank) / 2 == pytest.approx(full.item(), abs=1e-6), loss.name
         # ... and each rank's input gradient (after averaging) is the big batch's gradient for its rows
-        grad_a = torch.tensor([row for _, g_a, _ in per_rank for row in g_a]) / 2
-        grad_b = torch.tensor([row for _, _, g_b in per_rank for row in g_b]) / 2
-        assert torch.allclose(grad_a, a.grad, atol=1e-6) and torch.allclose(grad_b, b.grad, atol=1e-6)
+        for i, w in enumerate(whole):
+            grad = torch.tensor([row for _, grads in per_rank for row in grads[i]]) / 2
+            assert torch.allclose(grad, w.grad, atol=1e-6), (loss.name, i)
 
 
 # -- CARL's memory banks ------------------------------------------------------------------------------------
@@ -327,6 +325,35 @@ def test_carl_memory_banks_are_the_same_on_every_process_and_as_one_process_with
     assert (single["objective.contrast.bank_labels"] >= 0).all()
     for key in single:
         assert torch.allclose(single[key].float(), rank0[key].float(), atol=2e-5), key
+
+
+def test_robustsentembeds_token_memory_is_the_same_on_every_process_and_as_one_process_with_the_doubled_batch(
+    tmp_path, no_dropout_model_dir
+):
+    """2 processes x 8 sentences against 1 x 16 for two steps: 𝒱 holds the η of every process's tokens only if each
+    process writes every process's rows, and the contrast matches only if its negatives are gathered. With σ = 0, δ
+    and 𝒱 start at zero, so that no process's random draw matters (each seeds its own generator); with σ > 0, the
+    processes start from rank 0's random 𝒱 and the rows no batch wrote stay alike too."""
+    results = {}
+    for world, batch_size, sigma in ((1, 16, 0.0), (2, 8, 0.0), (2, 8, 0.05)):
+        folder = tmp_path / f"world{world}-sigma{sigma}"
+        folder.mkdir()
+        recipe = write_tiny_recipe(folder, no_dropout_model_dir, data={"max_train_examples": 32, "validation": ""},
+                                   train={"epochs": 1, "save_every": 100, "batch_size": batch_size},
+                                   objective={"name": "robustsentembed", "rtd": False, "generator": "",
+                                              "perturbation": {"init_mag": sigma}})
+        run_processes(world, _train_and_dump, str(recipe), folder)
+        results[world, sigma] = [load_file(folder / f"rank{rank}.safetensors")["objective.token_memory"]
+                                 for rank in range(world)]
+    (single,), (rank0, rank1) = results[1, 0.0], results[2, 0.0]
+    assert torch.equal(rank0, rank1)  # every process holds the same 𝒱 ...
+    written = single.abs().sum(1) > 0
+    assert written.sum() > 20 and torch.equal(rank0.abs().sum(1) > 0, written)  # ... with every token's row
+    # ... one process's, up to rounding: η's steps are normalised gradients, which amplify the different summation
+    # order of a batch of 8 and of 16 (seen: 3e-6); a lost process's rows would be off by the size of η, ~ε = 5e-3
+    assert torch.allclose(rank0, single, atol=5e-3 / 100)
+    rank0, rank1 = results[2, 0.05]
+    assert torch.equal(rank0, rank1) and (rank0[~written] != 0).all(1).sum() > 100  # a random start, shared
 
 
 # -- evaluation ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from advcl.objectives.base import Objective, StepContext
 from advcl.runs import RunFolder
 from advcl.runs.checkpoints import CorruptCheckpoint, checkpoint_name, latest_checkpoint, prune_checkpoints
 from advcl.runtime.devices import autocast, to_device
-from advcl.runtime.distributed import any_rank, barrier, gather_objects, world
+from advcl.runtime.distributed import any_rank, barrier, broadcast_from_main, gather_objects, world
 from advcl.runtime.progress import stderr, training_progress
 from advcl.tracking import tracking
 
@@ -97,11 +97,12 @@ class Trainer:
         self.step_module = TrainStep(model, objective)
         self.runner = self.step_module
         if self.topology.distributed:
-            # buffers an objective writes alike on every process itself (CARL's memory banks, hundreds of MB)
-            # are left out of DDP's broadcast of rank 0's buffers before every forward
-            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-                self.step_module, rank_consistent_buffers(self.step_module)
-            )
+            # buffers an objective writes alike on every process itself (CARL's memory banks, hundreds of MB;
+            # RobustSentEmbed's token memory) are left out of DDP's broadcast of rank 0's buffers before every
+            # forward; they start as rank 0's (each process seeds its own generator, and 𝒱 starts at random)
+            consistent = rank_consistent_buffers(self.step_module)
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.step_module, consistent)
+            broadcast_from_main([self.step_module.get_buffer(name) for name in consistent])
             self.runner = DistributedDataParallel(
                 self.step_module,
                 device_ids=[device.index] if device.type == "cuda" else None,

@@ -42,6 +42,7 @@ from advcl.objectives.simcse import SimCSE
 from advcl.perturbers.matrix import matrix_gradient
 from advcl.perturbers.robustsentembed import RobustPerturbationConfig, robust_perturbation
 from advcl.runs.masked_lm import load_masked_lm
+from advcl.runtime.distributed import gather_rows
 
 
 @dataclass
@@ -85,6 +86,8 @@ class RobustSentEmbed(SimCSE):
             scale = config.perturbation.init_mag / embeddings.embedding_dim**0.5
             memory = torch.empty_like(embeddings.weight.detach()).uniform_(-scale, scale)
             self.register_buffer("token_memory", memory)  # 𝒱
+            # written alike on every process (``remember`` gathers every process's rows): DDP need not broadcast it
+            self.rank_consistent_buffers = ("token_memory",)
         if config.rtd:
             try:
                 masked_lm, tokenizer = load_masked_lm(config.generator)
@@ -129,9 +132,14 @@ class RobustSentEmbed(SimCSE):
 
     @torch.no_grad()
     def remember(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, eta: torch.Tensor) -> None:
-        """𝒱[w] ← the mean of η over the batch positions holding token w (Algorithm 1, ``𝒱[w_i] ← η_i``)."""
+        """𝒱[w] ← the mean of η over the batch positions holding token w (Algorithm 1, ``𝒱[w_i] ← η_i``); under
+        torchrun over the positions of every process's batch, so that every process holds the same 𝒱."""
         rows, sums, position_row = matrix_gradient(eta, input_ids, attention_mask)
-        counts = torch.bincount(position_row, minlength=len(rows)).unsqueeze(-1)
+        counts = torch.bincount(position_row, minlength=len(rows)).unsqueeze(-1).to(sums.dtype)
+        rows, sums, counts = gather_rows(rows, sums, counts)
+        rows, merged = torch.unique(rows, return_inverse=True)  # a token in several processes' batches: one row
+        sums = sums.new_zeros(len(rows), sums.shape[-1]).index_add_(0, merged, sums)
+        counts = counts.new_zeros(len(rows), 1).index_add_(0, merged, counts)
         self.token_memory[rows] = (sums / counts).to(self.token_memory.dtype)
 
 

@@ -17,6 +17,9 @@ import torch.distributed as dist
 from advcl.errors import BadInput
 
 
+DEFAULT_TIMEOUT_S = 600  # ADVCL_DIST_TIMEOUT's default (PyTorch's own for NCCL)
+
+
 @dataclass(frozen=True)
 class Topology:
     rank: int = 0
@@ -53,8 +56,10 @@ def init_process_group(topology: Topology, device: torch.device) -> None:
                 f"use --nproc_per_node={torch.cuda.device_count()} (one process per device)"
             )
         torch.cuda.set_device(device)
-    # a short timeout: if another rank dies, collectives fail within a minute instead of hanging
-    dist.init_process_group(backend, timeout=timedelta(seconds=int(os.environ.get("ADVCL_DIST_TIMEOUT", 60))))
+    # how long a collective waits for a process that neither answers nor dies (one that dies is noticed at once):
+    # long enough for the others to wait while rank 0 writes a large checkpoint to a slow disk
+    timeout = timedelta(seconds=int(os.environ.get("ADVCL_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)))
+    dist.init_process_group(backend, timeout=timeout)
 
 
 def shutdown() -> None:
@@ -83,9 +88,9 @@ def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     topology = world()
     if not topology.distributed:
         return x, 0
-    from torch.distributed._functional_collectives import all_gather_tensor_autograd
+    from torch.distributed._functional_collectives import all_gather_single_autograd
 
-    gathered = all_gather_tensor_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
+    gathered = all_gather_single_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
     return gathered, topology.rank * x.shape[0]  # every rank holds the same number of rows
 
 
@@ -113,6 +118,14 @@ def gather_rows(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         dist.all_gather(parts, padded.contiguous())
         out.append(torch.cat([part[:n] for part, n in zip(parts, rows)]))
     return tuple(out)
+
+
+@torch.no_grad()
+def broadcast_from_main(tensors: list[torch.Tensor]) -> None:
+    """Overwrite each tensor, in place, with rank 0's values (nothing with one process)."""
+    if world().distributed:
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)
 
 
 def any_rank(*flags: bool) -> tuple[bool, ...]:
