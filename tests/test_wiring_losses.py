@@ -62,6 +62,12 @@ def test_multi_positive_infonce_counts_row_i_of_every_view_as_a_positive(views):
     assert_matches(loss, reference, leaves(*[(N, DIM)] * (views + 1), seed=2))
 
 
+def test_multi_positive_infonce_refuses_a_view_without_a_row_per_anchor():
+    anchors, view = torch.randn(4, 3), torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"one row per anchor \(4\): got \[4, 3\]"):
+        MultiPositiveInfoNCE()(anchors, view, view[:3])
+
+
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_l2_contrast_pulls_the_own_candidate_and_leaves_it_out_of_the_denominator(normalize, reduction):

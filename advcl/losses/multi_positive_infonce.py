@@ -41,6 +41,8 @@ class MultiPositiveInfoNCE(Loss):
             positive("temperature", self.temperature)
 
     def forward(self, anchors: torch.Tensor, *views: torch.Tensor) -> torch.Tensor:
+        if any(len(view) != len(anchors) for view in views):
+            raise ValueError(f"every view needs one row per anchor ({len(anchors)}): got {[len(v) for v in views]}")
         offset = 0
         if self.config.gather_across_ranks:
             gathered = [gather_with_grad(view) for view in views]
