@@ -257,9 +257,10 @@ def test_the_docs_results_grids_validate_and_expand(monkeypatch):
                                                 for s in seeds] + ["all-MiniLM-L6-v2"]
     assert sentences.job("rse-s2").needs == ["mlm_head-s2"] and sentences.job("mlm_head-s0").evaluations == []
     text = grids["adversarial_text"]
-    assert [j.name for j in text.jobs] == ["sst2_pwws"] + [f"{m}-s{s}" for m in ("taichi", "ada", "vanilla")
-                                                         for s in seeds]
+    assert [j.name for j in text.jobs] == ["sst2_pwws"] + [f"{m}-s{s}" for m in ("taichi", "ada", "taichi_no_ctr",
+                                                                                "vanilla") for s in seeds]
     assert 'data.train="runs/results/text/sst2_pwws:train"' in text.job("ada-s0").overrides
+    assert 'objective.ablation="no_ctr"' in text.job("taichi_no_ctr-s1").overrides
     assert [e.label for e in text.spec.evaluate] == ["clean", "pwws:sst2:test", "textfooler:sst2:test"]
     downstream = grids["sentence_downstream"]  # each seed starts from the sentence grid's run of its method and seed
     assert [j.name for j in downstream.jobs] == [f"{m}-s{s}" for m in ("rse", "uscal", "simcse", "minilm") for s in seeds]
