@@ -1,6 +1,7 @@
 """The command line as a user drives it: help, results on stdout, one-line errors with exit status 2."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -194,7 +195,31 @@ def test_a_suite_with_another_pooling_is_kept_beside_the_runs_own(tiny_run, tmp_
     assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--suite", "sts", "--pooling", "max"),
                           "--pooling must be one of")
     assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--pooling", "mean"),
-                          "--pooling goes with --suite")
+                          "--pooling and --max-length go with --suite")
+
+
+def test_a_suite_at_another_max_length_scores_as_a_run_trained_at_it_and_is_kept_beside(tiny_run, tmp_path):
+    """--max-length N scores the run's sentences as a copy of the run whose recipe says model.max_length = N does;
+    the run's own result (at its training length, 32) is not replaced."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    config = copy / "config.toml"
+    config.write_text(config.read_text().replace("max_length = 32", "max_length = 8"))
+    suite = ("--suite", "sts", "--tasks", "stsb:validation", "--json")
+    expected = run_cli("eval", "--model", str(copy), *suite)
+    own = run_cli("eval", "--model", str(tiny_run), *suite)
+    shorter = run_cli("eval", "--model", str(tiny_run), *suite, "--max-length", "8")
+    for done in (expected, own, shorter):
+        assert done.returncode == 0, done.stderr
+    expected, own, shorter = (json.loads(done.stdout) for done in (expected, own, shorter))
+    assert (own["max_length"], shorter["max_length"], expected["max_length"]) == (32, 8, 8)
+    assert shorter["average"] == pytest.approx(expected["average"], abs=1e-9)
+    assert abs(shorter["average"] - own["average"]) > 0.01  # STS-B sentences are longer than 8 tokens
+    kept = json.loads((tiny_run / "report.json").read_text())
+    assert kept["sts (max length 8)"]["average"] == shorter["average"]
+    assert kept["sts"]["average"] == own["average"]
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--max-length", "8"),
+                          "--max-length go with --suite")
 
 
 def test_plugins_and_data_json():

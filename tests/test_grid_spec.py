@@ -149,6 +149,10 @@ BAD = [
      "needs exactly one of 'data'"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\neps = [0.1]",
      "add robust = \"pgd\""),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\ndata = 'sst2:validation'\nmax_length = 64",
+     "max_length (at least 1) goes with a suite or a text attack"),
+    ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\nsuite = 'sts'\nmax_length = -1",
+     "max_length (at least 1) goes with a suite or a text attack"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[evaluate]]\nsuite = 'sts'\n[[evaluate]]\nsuite = 'sts'",
      "two evaluations are named 'sts'"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[[method]]\nrecipe = '{r}/tiny.toml'", "two jobs are named 'tiny-s0'"),
@@ -296,18 +300,24 @@ def test_dry_run_lists_every_job_and_the_commands_it_would_run(recipes):
         attack = "pwws"
         data = "sst2:validation"
         num_examples = 7
+        max_length = 64
+        [[evaluate]]
+        suite = "sts"
+        max_length = 256
         """)
     result = run_cli("grid", "run", str(path), "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert [(j["job"], j["seed"], [s["step"] for s in j["steps"]]) for j in listing] == [
-        (f"m-s{s}", s, ["train", "pgd:sst2:validation", "pwws:sst2:validation"]) for s in (1, 2)]
-    train, robust, attack = listing[1]["steps"]
+        (f"m-s{s}", s, ["train", "pgd:sst2:validation", "pwws:sst2:validation", "sts"]) for s in (1, 2)]
+    train, robust, attack, sts = listing[1]["steps"]
     assert train["command"].startswith(f"advcl train --recipe {recipes}/tiny.toml --set ")
     assert train["command"].endswith(f'--set run.name="m-s2" --set run.output_dir="{recipes}/out" --set run.seed=2')
     assert robust["command"] == (f"advcl eval --model {recipes}/out/m-s2 --checkpoint best --json --max-examples 0 "
                                  "--data sst2:validation --robust pgd --eps 0.05,0.1 --steps 3")
     assert attack["command"] == (f"advcl attack --attack pwws --data sst2:validation --num-examples 7 --seed 0 "
                                  f"--output {recipes}/out/_grid/m-s2/attack-pwws_sst2_validation "
-                                 f"--model {recipes}/out/m-s2 --checkpoint best --json")
+                                 f"--model {recipes}/out/m-s2 --checkpoint best --json --max-length 64")
+    assert sts["command"] == (f"advcl eval --model {recipes}/out/m-s2 --checkpoint best --json --max-length 256 "
+                              "--max-examples 0 --suite sts --protocol senteval")
     assert not (recipes / "out").exists()  # a dry run writes nothing

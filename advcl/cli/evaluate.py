@@ -18,6 +18,7 @@ from advcl.completion import choices, data_specs, robust_perturbers
     "  advcl eval --model runs/carl_agnews --data ag_news:test --robust pgd --eps 0.02,0.075,0.1\n\n"
     "  advcl eval --model exported/ --data sst2:validation --predictions preds.jsonl\n\n"
     "  advcl eval --model runs/simcse_sentences --suite sts\n\n"
+    "  advcl eval --model runs/simcse_sentences --suite sts --max-length 256   # no truncation (SimCSE protocol)\n\n"
     "  advcl eval --model runs/simcse_sentences --suite transfer --tasks sst2,trec,mrpc --max-examples 2000\n\n"
     "  advcl eval --model runs/simcse --also runs/uscal --also all-MiniLM-L6-v2 --suite alignment --plot au.png\n\n"
     "  advcl eval --model all-MiniLM-L6-v2 --suite sts --tasks stsb:validation --pooling cls",
@@ -31,6 +32,11 @@ def eval_(
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated datasets of the suite (default: the standard set)."),
     also: list[str] = typer.Option([], "--also", help="More models for --suite alignment (repeatable)."),
     pooling: str = typer.Option(None, "--pooling", help="--suite: cls or mean instead of each model's own pooling."),
+    max_length: int = typer.Option(
+        0, "--max-length", min=0, show_default=False,
+        help="--suite: truncate sentences at this many tokens [default: where the model truncates; a run folder: "
+        "its training length, e.g. 32 for the *_sentences recipes, where the SimCSE protocol truncates nothing].",
+    ),
     protocol: str = typer.Option(
         "senteval", "--protocol", help="--suite transfer: senteval (C of the logistic regression tuned as SentEval "
         "tunes it, comparable with published tables) or fast (C = 1, no tuning).",
@@ -99,10 +105,10 @@ def eval_(
         if data is not None or robust:
             raise BadInput("--suite evaluates sentence embeddings on its own datasets: drop --data/--robust (use --tasks)")
         run_suite(suite, [model, *also], checkpoint, tasks, batch_size, max_examples, plot, device, as_json, protocol,
-                  pooling)
+                  pooling, max_length)
         return
-    if pooling is not None:
-        raise BadInput("--pooling goes with --suite (a classifier reads the pooling it was trained with)")
+    if pooling is not None or max_length:
+        raise BadInput("--pooling and --max-length go with --suite (a classifier reads its inputs as it was trained)")
     if data is None:
         raise BadInput("give --data SPLIT (a classification split or file) or --suite sts|transfer|alignment")
     if predictions is not None and predictions.suffix != ".jsonl":

@@ -14,10 +14,12 @@ DEFAULT_TRANSFER_TASKS = "sst2,trec,mrpc"
 
 def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None, batch_size: int,
               max_examples: int, plot: Path | None, device: str, as_json: bool, protocol: str = "senteval",
-              pooling: str | None = None) -> None:
-    """Score each model on the suite and print (or ``--json``) the results. A run folder keeps them in its report:
-    under the suite's name, ``@N`` appended for a sampled suite and `` (cls pooling)`` for a ``pooling`` that
-    replaces the model's own."""
+              pooling: str | None = None, max_length: int = 0) -> None:
+    """Score each model on the suite and print (or ``--json``) the results. Sentences are truncated at
+    ``max_length`` tokens, or by default where the model truncates (a run folder: its training length; a model
+    folder: its sentence-transformers limit). A run folder keeps the results in its report: under the suite's name,
+    ``@N`` appended for a sampled suite, `` (cls pooling)`` for a ``pooling`` that replaces the model's own and
+    `` (max length N)`` for a ``max_length`` that replaces its own."""
     from advcl.modeling.pooling import POOLINGS
     from advcl.runtime.devices import pick_device
     from advcl.runtime.progress import simple_progress, stderr
@@ -44,12 +46,15 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
     for name in models:
         loaded = load_model(name, checkpoint, pooling=pooling)
         loaded.model.to(dev)
+        length = max_length or loaded.max_length
         with simple_progress(f"{suite}: {name}") as progress:
-            results[name] = _score(suite, prepared, loaded, batch_size, max_examples, dev, progress, protocol)
+            results[name] = _score(suite, prepared, loaded, length, batch_size, max_examples, dev, progress,
+                                   protocol) | {"max_length": length}
         if RunFolder.is_run(name):  # a sampled suite is kept beside, never over, the whole one
             run = RunFolder(name)
             key = (suite if not _sampled(results[name]) else f"{suite}@{max_examples}") + (
-                f" ({pooling} pooling)" if pooling is not None else "")
+                f" ({pooling} pooling)" if pooling is not None else "") + (
+                f" (max length {max_length})" if max_length else "")
             run.record({key: {"checkpoint": loaded.source, **results[name]}})
             if _sampled(results[name]):
                 stderr.print(f"note: --max-examples {max_examples} sampled the suite: kept in {run.report} as "
@@ -87,18 +92,18 @@ def _sampled(result: dict) -> bool:
     return any((part.get("sample") or {}).get("seed") is not None for part in parts)
 
 
-def _score(suite: str, prepared, loaded, batch_size: int, max_examples: int, device, progress,
+def _score(suite: str, prepared, loaded, max_length: int, batch_size: int, max_examples: int, device, progress,
            protocol: str) -> dict:
     from advcl.evaluation import alignment, sts, transfer
 
     args = (loaded.model, loaded.tokenizer)
     if suite == "sts":
-        return sts.sts_suite(*args, loaded.max_length, batch_size, device, prepared, progress, max_examples)
+        return sts.sts_suite(*args, max_length, batch_size, device, prepared, progress, max_examples)
     if suite == "transfer":
-        return transfer.transfer_suite(*args, prepared, loaded.max_length, batch_size, device, progress=progress,
+        return transfer.transfer_suite(*args, prepared, max_length, batch_size, device, progress=progress,
                                        protocol=protocol)
     data, sample = prepared
-    return alignment.alignment_uniformity(*args, data, loaded.max_length, batch_size, device,
+    return alignment.alignment_uniformity(*args, data, max_length, batch_size, device,
                                           progress=progress) | {"sample": sample}
 
 

@@ -103,6 +103,7 @@ class Evaluation:
     seed: int = 0  # attack: the sample's and the attack's seed
     tasks: str = ""  # suites: comma-separated tasks (default: the suite's own)
     protocol: Literal["senteval", "fast"] = "senteval"
+    max_length: int = 0  # suites and attacks: truncate at this many tokens (0 = where the model truncates)
 
     @property
     def kind(self) -> str:
@@ -127,6 +128,9 @@ class Evaluation:
         if any(e <= 0 for e in self.eps) or self.steps < 0 or self.max_examples < 0 or self.num_examples < 1:
             raise GridError(f"'{where}': eps must be positive, steps and max_examples at least 0, "
                             "num_examples at least 1")
+        if self.max_length < 0 or (self.max_length and self.kind not in ("suite", "attack")):
+            raise GridError(f"'{where}': max_length (at least 1) goes with a suite or a text attack; a classifier "
+                            "is evaluated at the length it was trained with")
 
 
 @dataclass

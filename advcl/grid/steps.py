@@ -88,6 +88,7 @@ def stale_settings(job: Job) -> str:
 def evaluation_args(grid: Grid, job: Job, e: Evaluation) -> list[str]:
     """``advcl eval`` / ``advcl attack`` arguments of one evaluation of one job's model."""
     common = ["--model", job.model, "--checkpoint", e.checkpoint, "--json"]
+    common += ["--max-length", str(e.max_length)] if e.max_length else []
     if e.kind == "attack":
         folder = job_dir(grid, job) / f"attack-{file_label(e.label)}"  # resumable; kept beside the result
         return ["attack", "--attack", e.attack, "--data", e.data, "--num-examples", str(e.num_examples),
