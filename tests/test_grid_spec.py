@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, write_tiny_recipe
+from conftest import assert_one_line_error, run_cli, write_tiny_recipe
 
 from advcl.grid.spec import GridError, load_grid
 from advcl.grid.steps import pending_steps
@@ -131,6 +131,18 @@ def test_a_run_waits_for_the_runs_of_a_needed_method_its_settings_name(recipes):
     assert grid.job("own-lr_0.2-s1").needs == ["gen-lr_0.2-s1"]
     assert grid.job("fixed-lr_0.2-s10").needs == ["gen-lr_0.1-s1"]  # a fixed generator for every seed
     assert grid.job("any-lr_0.1-s1").needs == gens  # names none of them: all
+
+    def names(*patterns):
+        return [j.name for j in grid.select(list(patterns))]
+
+    assert names() == [j.name for j in grid.jobs]
+    # a method, with the one generator it needs; in the grid's order (generators first)
+    assert names("own-lr_0.1-s10") == ["gen-lr_0.2-s10", "own-lr_0.1-s10"]
+    assert names("fixed") == ["gen-lr_0.1-s1"] + [f"fixed-lr_{lr}-s{s}" for lr in (0.1, 0.2) for s in (1, 10)]
+    assert names("gen-*-s1", "own-lr_0.2-s1") == ["gen-lr_0.1-s1", "gen-lr_0.2-s1", "own-lr_0.2-s1"]
+    assert names("fixed-lr_0.2") == ["gen-lr_0.1-s1", "fixed-lr_0.2-s1", "fixed-lr_0.2-s10"]  # a setting
+    with pytest.raises(GridError, match="--only 'own-s1' matches no job of .* \\(jobs: gen-lr_0.1-s1, "):
+        grid.select(["own-s1"])
 
 
 BAD = [
@@ -321,3 +333,7 @@ def test_dry_run_lists_every_job_and_the_commands_it_would_run(recipes):
     assert sts["command"] == (f"advcl eval --model {recipes}/out/m-s2 --checkpoint best --json --max-length 256 "
                               "--max-examples 0 --suite sts --protocol senteval")
     assert not (recipes / "out").exists()  # a dry run writes nothing
+    only = run_cli("grid", "run", str(path), "--dry-run", "--json", "--only", "m-s1")
+    assert only.returncode == 0, only.stderr
+    assert [j["job"] for j in json.loads(only.stdout)] == ["m-s1"]
+    assert_one_line_error(run_cli("grid", "run", str(path), "--only", "x*"), "--only 'x*' matches no job")

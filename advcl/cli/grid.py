@@ -24,6 +24,7 @@ GRID_ARGUMENT = typer.Argument(..., help="The grid file (TOML).", exists=False)
     epilog="Examples:\n\n"
     "  advcl grid run docs/results/sst2_supervised.toml --dry-run\n\n"
     "  advcl grid run docs/results/sst2_supervised.toml --workers 2\n\n"
+    "  advcl grid run docs/results/sentence_embeddings.toml --only simcse --only 'rse-s0'   # and what they need\n\n"
     "  advcl grid run docs/results/sst2_supervised.toml --executor slurm --partition gpu --gpus 1 --time 240",
 )
 def run(
@@ -35,6 +36,9 @@ def run(
     time_min: int = typer.Option(None, "--time", min=1, help="SLURM time limit per job, minutes."),
     gpus: int = typer.Option(None, "--gpus", min=0, help="GPUs per SLURM job."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List every job, its steps and evaluations; run nothing."),
+    only: list[str] = typer.Option(
+        [], "--only", help="Only the jobs whose name, setting or method matches this shell pattern (simcse, "
+        "'rse-s*'), and what they need; repeatable [default: every job]."),
     as_json: bool = JSON_OPTION,
 ):
     """Train every run of the grid and evaluate every finished run and model; finished work is skipped and
@@ -49,13 +53,14 @@ def run(
     if executor not in ("local", "slurm"):
         raise BadInput(f"--executor must be local or slurm, got {executor!r}")
     grid = load_grid(grid_file)
+    jobs = grid.select(only)
     # a SLURM job has the cores it asks for ([slurm] cpus), not this machine's
     threads = thread_count(workers, threads) if executor == "local" else threads or grid.spec.slurm.cpus or 1
     if dry_run:
         listing = [{"job": j.name, "kind": j.kind, "setting": j.setting, "seed": j.seed, "needs": j.needs,
                     "stale": stale_settings(j),
                     "steps": [{"step": s.label, "command": "advcl " + " ".join(s.args)}
-                              for s in pending_steps(grid, j)]} for j in grid.jobs]
+                              for s in pending_steps(grid, j)]} for j in jobs]
         if as_json:
             print_json(listing)
             return
@@ -66,26 +71,26 @@ def run(
             print(f"{job['job']} ({job['kind']} of {job['setting']}{seed}{needs}){state}")
             for step in job["steps"]:
                 print(f"  {step['step']}: {step['command']}")
-        runs = sum(j.kind == "run" for j in grid.jobs)
-        evaluations = sum(len(j.evaluations) for j in grid.jobs)
-        print(f"{len(grid.jobs)} jobs: {runs} runs, {evaluations} evaluations; "
+        runs = sum(j.kind == "run" for j in jobs)
+        evaluations = sum(len(j.evaluations) for j in jobs)
+        print(f"{len(jobs)} jobs: {runs} runs, {evaluations} evaluations; "
               f"{sum(1 for j in listing if j['steps'])} with work left")
         return
     grid.output_dir.mkdir(parents=True, exist_ok=True)
-    with View(len(grid.jobs)).shown() as view:
+    with View(len(jobs)).shown() as view:
         if executor == "local":
-            queue = run_local(grid, grid.jobs, workers, threads, view)
+            queue = run_local(grid, jobs, workers, threads, view)
         else:
             from advcl.grid.slurm import run_slurm
 
             overrides = {"partition": partition, "time_min": time_min, "gpus": gpus}
             settings = dataclasses.replace(grid.spec.slurm, **{k: v for k, v in overrides.items() if v is not None})
-            queue = run_slurm(grid, grid.jobs, threads, view, settings)
+            queue = run_slurm(grid, jobs, threads, view, settings)
     if as_json:
         print_json({"done": sorted(queue.done), "failed": queue.failed})
     if queue.failed:
         names = ", ".join(sorted(queue.failed))
-        raise RunFailed(f"{len(queue.failed)} of {len(grid.jobs)} jobs failed ({names}); why: "
+        raise RunFailed(f"{len(queue.failed)} of {len(jobs)} jobs failed ({names}); why: "
                         f"{grid.state_dir}/JOB/failed.json; run the grid again to retry them")
 
 

@@ -43,6 +43,7 @@ String values of ``set`` may name ``{seed}`` and ``{output_dir}``. A run is name
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import itertools
 import re
@@ -189,6 +190,28 @@ class Grid:
 
     def job(self, name: str) -> Job:
         return next(j for j in self.jobs if j.name == name)
+
+    def select(self, patterns: list[str]) -> list[Job]:
+        """The jobs whose name, setting or method matches one of the shell patterns (``simcse``, ``rse-s*``), and
+        every job they need, in the grid's order; all jobs for no pattern. A pattern matching nothing is a
+        GridError."""
+        if not patterns:
+            return list(self.jobs)
+        chosen: set[str] = set()
+        for pattern in patterns:
+            matched = [j.name for j in self.jobs
+                       if any(fnmatch.fnmatchcase(text, pattern) for text in (j.name, j.setting, j.method))]
+            if not matched:
+                raise GridError(f"--only {pattern!r} matches no job of {self.path} (jobs: "
+                                f"{', '.join(j.name for j in self.jobs)})")
+            chosen.update(matched)
+        pending = list(chosen)
+        while pending:  # what the chosen jobs need, transitively
+            for need in self.job(pending.pop()).needs:
+                if need not in chosen:
+                    chosen.add(need)
+                    pending.append(need)
+        return [j for j in self.jobs if j.name in chosen]
 
 
 def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
