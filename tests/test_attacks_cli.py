@@ -87,6 +87,8 @@ def test_perturb_writes_a_dataset_the_catalogue_loads(tiny_run, resource_env, tm
     (["--attack", "deepwordbug", "--data", "trec:test"], ["the model has 2 classes (negative, positive) but trec has 6"]),
     (["--attack", "deepwordbug", "--data", "sst2:test", "--shard", "9/8"], ["--shard must be K/N"]),
     (["--attack", "pwws", "--data", "sst2:test", "--mlm", "x"], ["--mlm is for attacks"]),
+    (["--attack", "deepwordbug", "--data", "sst2:test", "--max-length", "100000"],
+     ["--max-length 100000 is more than the", "tokens"]),
 ])
 def test_bad_input_is_one_line(tiny_run, resource_env, args, fragments):
     assert_one_line_error(run_cli("attack", "--model", str(tiny_run), *args, env=resource_env), *fragments)

@@ -220,6 +220,8 @@ def test_a_suite_at_another_max_length_scores_as_a_run_trained_at_it_and_is_kept
     assert kept["sts"]["average"] == own["average"]
     assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--max-length", "8"),
                           "--max-length go with --suite")
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), *suite, "--max-length", "100000"),
+                          "--max-length 100000 is more than the", "tokens")
 
 
 def test_plugins_and_data_json():

@@ -116,7 +116,7 @@ def prepare(request: AttackRequest) -> Job:
     options = dataclasses.asdict(component.config) | target.options
     source = str(Path(loaded.source).resolve()) if Path(loaded.source).exists() else loaded.source
     settings = Settings(request.attack, options, source, request.data, len(sample), request.seed, request.query_budget,
-                        request.max_length or loaded.max_length)
+                        loaded.length(request.max_length))
     dev = pick_device(request.device)
     runtime = runtime_for(request.runtime, dev)
     activate(folder_of_resources)

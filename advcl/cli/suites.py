@@ -46,7 +46,7 @@ def run_suite(suite: str, models: list[str], checkpoint: str, tasks: str | None,
     for name in models:
         loaded = load_model(name, checkpoint, pooling=pooling)
         loaded.model.to(dev)
-        length = max_length or loaded.max_length
+        length = loaded.length(max_length)
         with simple_progress(f"{suite}: {name}") as progress:
             results[name] = _score(suite, prepared, loaded, length, batch_size, max_examples, dev, progress,
                                    protocol) | {"max_length": length}

@@ -125,15 +125,22 @@ def check_recipe(recipe: Recipe) -> None:
 MAX_LENGTH_LIMIT = 32768
 
 
-def check_model_positions(model, model_config) -> None:
-    """``model.max_length`` within the positions the loaded model has (RoBERTa-style models reserve
-    ``pad_token_id + 1`` of them); beyond, position embeddings would be indexed out of range."""
+def model_positions(model_config) -> int | None:
+    """How many tokens the model reads (RoBERTa-style models reserve ``pad_token_id + 1`` of their position
+    embeddings); None where the configuration does not say."""
     positions = getattr(model_config, "max_position_embeddings", None)
     if not isinstance(positions, int):
-        return
+        return None
     if getattr(model_config, "model_type", "") in OFFSET_POSITION_MODELS:
         positions -= (getattr(model_config, "pad_token_id", None) or 0) + 1
-    if model.max_length > positions:
+    return positions
+
+
+def check_model_positions(model, model_config) -> None:
+    """``model.max_length`` within the positions the loaded model has; beyond, position embeddings would be indexed
+    out of range."""
+    positions = model_positions(model_config)
+    if positions is not None and model.max_length > positions:
         raise RecipeError(f"'model.max_length' = {model.max_length} is above the {positions} positions "
                           f"model {model.name} has")
 

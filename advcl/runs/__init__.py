@@ -249,6 +249,16 @@ class LoadedModel:
     max_length: int
     source: str  # what was loaded, for reports
 
+    def length(self, requested: int, option: str = "--max-length") -> int:
+        """``requested`` tokens, or the model's own length for 0; more than the model has positions for is a
+        one-line BadInput (inputs that long would index past its position embeddings)."""
+        from advcl.config.recipe import model_positions
+
+        positions = model_positions(self.model.hf.config)
+        if requested and positions is not None and requested > positions:
+            raise BadInput(f"{option} {requested} is more than the {positions} tokens {self.source} reads")
+        return requested or self.max_length
+
 
 def load_model(path: str, which: str = "best", pooling: str | None = None, require_head: bool = False) -> LoadedModel:
     """Load a run folder (its best or last checkpoint) or a Hugging Face model folder / name. A model folder pools
