@@ -220,8 +220,16 @@ def test_a_suite_at_another_max_length_scores_as_a_run_trained_at_it_and_is_kept
     assert kept["sts"]["average"] == own["average"]
     assert_one_line_error(run_cli("eval", "--model", str(tiny_run), "--data", "sst2:validation", "--max-length", "8"),
                           "--max-length go with --suite")
-    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), *suite, "--max-length", "100000"),
-                          "--max-length 100000 is more than the", "tokens")
+    assert_one_line_error(run_cli("eval", "--model", str(tiny_run), *suite, "--max-length", "129"),
+                          "--max-length 129 is more than the 128 tokens")  # the tiny BERT's positions
+    assert run_cli("eval", "--model", str(tiny_run), *suite, "--max-length", "128").returncode == 0
+
+
+def test_a_recipe_longer_than_the_models_positions_is_one_line(tiny_model_dir, tmp_path):
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
+    assert_one_line_error(run_cli("train", "--recipe", str(recipe), "--set", "model.max_length=129"),
+                          "'model.max_length' = 129 is above the 128 positions")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_plugins_and_data_json():
