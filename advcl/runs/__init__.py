@@ -249,14 +249,14 @@ class LoadedModel:
     max_length: int
     source: str  # what was loaded, for reports
 
-    def length(self, requested: int, option: str = "--max-length") -> int:
+    def length(self, requested: int) -> int:
         """``requested`` tokens, or the model's own length for 0; more than the model has positions for is a
         one-line BadInput (inputs that long would index past its position embeddings)."""
         from advcl.config.recipe import model_positions
 
         positions = model_positions(self.model.hf.config)
         if requested and positions is not None and requested > positions:
-            raise BadInput(f"{option} {requested} is more than the {positions} tokens {self.source} reads")
+            raise BadInput(f"--max-length {requested} is more than the {positions} tokens {self.source} reads")
         return requested or self.max_length
 
 
