@@ -1,5 +1,5 @@
-"""``advcl grid run``, ``advcl grid status`` and ``advcl grid report``: an experiment (recipes × overrides × seeds,
-and the evaluations of every finished run) as one TOML file (advcl.grid)."""
+"""``advcl grid run``, ``status``, ``report``, ``archive`` and ``restore``: an experiment (recipes × overrides ×
+seeds, and the evaluations of every finished run) as one TOML file (advcl.grid)."""
 
 from __future__ import annotations
 
@@ -175,3 +175,59 @@ def report(
     print((output / "report.md").read_text(encoding="utf-8"), end="")
     stderr.print(f"wrote {output / 'report.md'}, {output / 'report.json'}"
                  + "".join(f", {output / p}" for p in result["plots"]), soft_wrap=True, highlight=False)
+
+
+@grid_app.command(
+    "archive",
+    epilog="Examples:\n\n"
+    "  advcl grid archive docs/results/sentence_downstream.toml --output docs/results/sentence_downstream_runs\n\n"
+    "  advcl grid archive docs/results/sst2_supervised.toml --only cat --output /project/keep/sst2",
+)
+def archive(
+    grid_file: Path = GRID_ARGUMENT,
+    output: Path = typer.Option(..., "--output", "-o", help="The archive folder (new, empty, or an earlier "
+                                "archive of this grid, which is brought up to date)."),
+    only: list[str] = typer.Option([], "--only", help="Only the jobs matching this shell pattern, and what they "
+                                   "need; repeatable [default: every job]."),
+    as_json: bool = JSON_OPTION,
+):
+    """Keep the grid's results without its weights: every finished evaluation's result, and of each completed run
+    its config.toml, report.json, metrics.jsonl and predictions (kilobytes a job). `advcl grid restore` puts them
+    back under the grid's output folder, elsewhere or later, where `advcl grid run` counts them done and
+    `advcl grid report` reads them beside new runs."""
+    from advcl.grid.archive import archive as archive_grid
+    from advcl.grid.spec import load_grid
+    from advcl.runs import refuse_run_folder
+
+    grid = load_grid(grid_file, check_recipes=False)
+    refuse_run_folder(output)
+    result = archive_grid(grid, grid.select(only), output)
+    if as_json:
+        print_json(result)
+        return
+    print(f"archived {len(result['archived'])} jobs ({', '.join(result['archived']) or 'none finished'}) into "
+          f"{output}: {len(result['files'])} files")
+
+
+@grid_app.command(
+    "restore",
+    epilog="Examples:\n\n"
+    "  advcl grid restore docs/results/sentence_downstream.toml --from docs/results/sentence_downstream_runs",
+)
+def restore(
+    grid_file: Path = GRID_ARGUMENT,
+    source: Path = typer.Option(..., "--from", help="A folder written by `advcl grid archive`."),
+    as_json: bool = JSON_OPTION,
+):
+    """Copy an archive's results back under the grid's output folder, never over a file: one already there with the
+    same contents is skipped; one with other contents stops the command before anything is copied."""
+    from advcl.grid.archive import restore as restore_grid
+    from advcl.grid.spec import load_grid
+
+    grid = load_grid(grid_file, check_recipes=False)
+    result = restore_grid(grid, source)
+    if as_json:
+        print_json(result)
+        return
+    print(f"restored {len(result['restored'])} files into {grid.output_dir} ({len(result['already_there'])} "
+          f"already there); jobs in the archive: {', '.join(result['jobs']) or 'none'}")
