@@ -192,7 +192,7 @@ def archive(
     as_json: bool = JSON_OPTION,
 ):
     """Keep the grid's results without its weights: every finished evaluation's result, and of each completed run
-    its config.toml, report.json, metrics.jsonl and predictions (kilobytes a job). `advcl grid restore` puts them
+    its config.toml, report.json, metrics.jsonl and predictions (a few hundred kB a job). `advcl grid restore` puts them
     back under the grid's output folder, elsewhere or later, where `advcl grid run` counts them done and
     `advcl grid report` reads them beside new runs."""
     from advcl.grid.archive import archive as archive_grid
