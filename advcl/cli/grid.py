@@ -180,7 +180,7 @@ def report(
 @grid_app.command(
     "archive",
     epilog="Examples:\n\n"
-    "  advcl grid archive docs/results/sentence_downstream.toml --output docs/results/sentence_downstream_runs\n\n"
+    "  advcl grid archive docs/results/sentence_downstream.toml --output docs/results/sentence_downstream/archive\n\n"
     "  advcl grid archive docs/results/sst2_supervised.toml --only cat --output /project/keep/sst2",
 )
 def archive(
@@ -212,7 +212,7 @@ def archive(
 @grid_app.command(
     "restore",
     epilog="Examples:\n\n"
-    "  advcl grid restore docs/results/sentence_downstream.toml --from docs/results/sentence_downstream_runs",
+    "  advcl grid restore docs/results/sentence_downstream.toml --from docs/results/sentence_downstream/archive",
 )
 def restore(
     grid_file: Path = GRID_ARGUMENT,
