@@ -5,10 +5,11 @@ What a finished job leaves that ``advcl grid report`` reads and ``advcl grid run
 its evaluations' result files (``OUTPUT_DIR/_grid/JOB/LABEL.json``), a perturb job's result and its adversarial
 rows, and of a completed run the run folder's ``config.toml``, ``report.json``, ``metrics.jsonl`` and
 ``predictions/`` (the per-example predictions of McNemar's test): a few hundred kB a job, where its checkpoints
-are hundreds of megabytes. :func:`archive` copies them, in the output folder's layout, with a manifest (``archive.json``);
-:func:`restore` copies them back under the grid's output folder, never over a file: one already there with the
-same bytes is skipped, one with other bytes is refused before anything is copied. A restored run has no weights:
-the grid counts it done and reports it; an evaluation added to the grid later needs the run trained again.
+are hundreds of megabytes. :func:`archive` copies them, in the output folder's layout, with a manifest
+(``archive.json``); :func:`restore` copies them back under the grid's output folder, never over a file: one
+already there with the same bytes is skipped, one with other bytes is refused before anything is copied. A
+restored run has no weights: the grid counts it done and reports it; an evaluation added to the grid later needs
+the run trained again.
 """
 
 from __future__ import annotations
