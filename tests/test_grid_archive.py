@@ -134,3 +134,21 @@ def test_foreign_folders_are_refused_in_one_line(grid, tmp_path):
     assert_one_line_error(run_cli("grid", "restore", str(grid.path), "--from", str(other)), "elsewhere")
     (other / "archive.json").write_text(json.dumps({"output_dir": str(grid.output_dir), "files": ["../x"]}))
     assert_one_line_error(run_cli("grid", "restore", str(grid.path), "--from", str(other)), "outside the archive")
+
+
+def test_a_model_rows_predictions_are_kept(tmp_path, tiny_model_dir):
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
+    path = write_two_method_grid(tmp_path, recipe, f'[[model]]\nname = "tiny"\npath = "{tiny_model_dir}"\n'
+                                                   '[[evaluate]]\ndata = "sst2:validation"\n')
+    grid = load_grid(path)
+    job = next(j for j in grid.jobs if j.kind == "model")
+    result = result_path(grid, job, grid.spec.evaluate[0])
+    result.parent.mkdir(parents=True, exist_ok=True)
+    kept = result.with_name("sst2_validation.predictions.jsonl")
+    kept.write_text('{"text": "t0", "label": "pos", "prediction": "neg"}\n')
+    result.write_text(json.dumps({"accuracy": 0.0, "predictions": str(kept)}))
+    archive = tmp_path / "kept"
+    assert run_cli("grid", "archive", str(path), "--output", str(archive)).returncode == 0
+    shutil.rmtree(grid.output_dir)
+    assert run_cli("grid", "restore", str(path), "--from", str(archive)).returncode == 0
+    assert kept.read_text() == '{"text": "t0", "label": "pos", "prediction": "neg"}\n'

@@ -171,6 +171,8 @@ BAD = [
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[set]\n'train.lrr' = 0.1",
      "run tiny-s0 ({r}/tiny.toml): unknown recipe key 'train.lrr' (did you mean 'train.lr'?)"),
     ("[[method]]\nrecipe = '{r}/tiny.toml'\n[axes]\n'train.epochs' = [1, -1]", "'train.epochs'"),
+    ("[[model]]\nname = '/opt/models/minilm'", "'/opt/models/minilm' is no name for a method, model or perturb"),
+    ("[[model]]\nname = '../minilm'", "'../minilm' is no name for a method, model or perturb"),
 ]
 
 

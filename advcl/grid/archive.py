@@ -29,6 +29,7 @@ RUN_FILES = ("config.toml", "report.json", "metrics.jsonl")
 def job_files(grid: Grid, job: Job) -> list[Path]:
     """The files of ``job`` worth keeping, as they are now (paths under the grid's output folder)."""
     files = [result_path(grid, job, e) for e in job.evaluations]
+    files += sorted(job_dir(grid, job).glob("*.predictions.jsonl"))  # a [[model]] row's (a run keeps its own)
     if job.kind == "perturb":
         files.append(job_dir(grid, job) / "perturb.json")
         folder = grid.output_dir / job.perturb.name

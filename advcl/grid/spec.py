@@ -307,6 +307,9 @@ def expand(spec: GridFile, path: Path) -> list[Job]:
         job.needs = [run for n in job.needs for run in needed_runs(names_of.get(n, [n]), job)]
     seen: set[str] = set()
     for job in jobs:
+        if Path(job.name).is_absolute() or ".." in Path(job.name).parts:  # its results go to _grid/NAME
+            raise GridError(f"{path}: {job.name!r} is no name for a method, model or perturb (its results would "
+                            "land outside output_dir): give a plain name, and a [[model]]'s folder as 'path'")
         if job.name in seen:
             raise GridError(f"{path}: two jobs are named {job.name!r} "
                             "(methods, models and perturbs need distinct names)")
