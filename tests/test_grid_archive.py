@@ -152,3 +152,25 @@ def test_a_model_rows_predictions_are_kept(tmp_path, tiny_model_dir):
     shutil.rmtree(grid.output_dir)
     assert run_cli("grid", "restore", str(path), "--from", str(archive)).returncode == 0
     assert kept.read_text() == '{"text": "t0", "label": "pos", "prediction": "neg"}\n'
+
+
+def test_only_a_finished_perturb_is_kept(tmp_path, tiny_model_dir):
+    """An unfinished perturb's folder holds rows advcl perturb resumes from; the job is not done, so it stays out."""
+    recipe = write_tiny_recipe(tmp_path, tiny_model_dir)
+    tables = "".join(f'[[perturb]]\nname = "{name}"\nattack = "pwws"\nmodel = "{tiny_model_dir}"\ndata = '
+                     '"sst2:train"\n' for name in ("made", "halfway"))
+    path = write_two_method_grid(tmp_path, recipe, tables + '[[evaluate]]\ndata = "sst2:validation"\n')
+    grid = load_grid(path)
+    for name in ("made", "halfway"):
+        rows = grid.output_dir / name / "train.jsonl"
+        rows.parent.mkdir(parents=True)
+        rows.write_text('{"text": "a bad film", "label": "neg"}\n')
+    (grid.output_dir / "_grid" / "made").mkdir(parents=True)
+    (grid.output_dir / "_grid" / "made" / "perturb.json").write_text('{"examples": 1}')
+    archive = tmp_path / "kept"
+    done = run_cli("grid", "archive", str(path), "--output", str(archive), "--only", "made", "--only", "halfway",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["archived"] == ["made"]
+    assert sorted(result["files"]) == ["_grid/made/perturb.json", "made/train.jsonl"]

@@ -2,8 +2,8 @@
 over machines or sessions whose run folders do not last (a purged scratch disk, a fresh cloud machine).
 
 What a finished job leaves that ``advcl grid report`` reads and ``advcl grid run`` counts as done (advcl.grid.steps):
-its evaluations' result files (``OUTPUT_DIR/_grid/JOB/LABEL.json``), a perturb job's result and its adversarial
-rows, and of a completed run the run folder's ``config.toml``, ``report.json``, ``metrics.jsonl`` and
+its evaluations' result files (``OUTPUT_DIR/_grid/JOB/LABEL.json``), a finished perturb job's result and its
+adversarial rows, and of a completed run the run folder's ``config.toml``, ``report.json``, ``metrics.jsonl`` and
 ``predictions/`` (the per-example predictions of McNemar's test): a few hundred kB a job, where its checkpoints
 are hundreds of megabytes. :func:`archive` copies them, in the output folder's layout, with a manifest
 (``archive.json``); :func:`restore` copies them back under the grid's output folder, never over a file: one
@@ -30,10 +30,10 @@ def job_files(grid: Grid, job: Job) -> list[Path]:
     """The files of ``job`` worth keeping, as they are now (paths under the grid's output folder)."""
     files = [result_path(grid, job, e) for e in job.evaluations]
     files += sorted(job_dir(grid, job).glob("*.predictions.jsonl"))  # a [[model]] row's (a run keeps its own)
-    if job.kind == "perturb":
-        files.append(job_dir(grid, job) / "perturb.json")
+    finished = job_dir(grid, job) / "perturb.json"  # written once advcl perturb has finished
+    if job.kind == "perturb" and finished.is_file():
         folder = grid.output_dir / job.perturb.name
-        files += sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        files += [finished, *sorted(p for p in folder.rglob("*") if p.is_file())]
     if job.kind == "run" and train_done(job):
         run = Path(job.model)
         files += [run / name for name in RUN_FILES]
